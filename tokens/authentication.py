@@ -1,0 +1,33 @@
+"""DRF authentication with `Authorization: Bearer <access token>`."""
+
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from tokens import services
+from tokens.exceptions import TokenInvalid, TokenServiceError, to_api_exception
+
+KEYWORD = b"bearer"
+
+
+class BearerAuthentication(BaseAuthentication):
+    """Accepts an access JWT; refuses it once its session is revoked (CHECK_SESSION_ON_ACCESS)."""
+
+    def authenticate(self, request: Request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD:
+            return None
+        try:
+            if len(parts) != 2:
+                raise TokenInvalid("Authorization header must be 'Bearer <token>'.")
+            try:
+                token = parts[1].decode("ascii")
+            except UnicodeDecodeError:
+                raise TokenInvalid() from None
+            return services.authenticate_access(access_token=token)
+        except TokenServiceError as exc:
+            if exc.status_code != 401:
+                raise  # an outage is not an authentication failure: 503, via the handler
+            raise to_api_exception(exc) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"

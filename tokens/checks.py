@@ -1,0 +1,84 @@
+"""System checks: refuse a token store that would lose tokens silently, and bad TOKENS settings."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.checks import Error, Tags, register
+from django.utils.module_loading import import_string
+from django_redis.cache import RedisCache
+
+from tokens.conf import ALGORITHMS, DURATIONS, MIN_KEY_BYTES, token_settings
+
+CACHE_HINT = (
+    "Point TOKENS['CACHE_ALIAS'] at a django-redis cache, e.g. CACHES['default'] = "
+    "{'BACKEND': 'django_redis.cache.RedisCache', 'LOCATION': 'redis://127.0.0.1:6379/0'}."
+)
+
+
+@register(Tags.caches)
+def check_token_cache(app_configs=None, **kwargs) -> list[Error]:
+    """The token cache must exist and be a django-redis cache that raises on failure."""
+    alias = token_settings.CACHE_ALIAS
+    config = settings.CACHES.get(alias)
+    if config is None:
+        return [Error(f"The token cache alias {alias!r} is not in CACHES.", hint=CACHE_HINT,
+                      id="tokens.E001")]
+    backend = config.get("BACKEND", "")
+    try:
+        backend_class = import_string(backend)
+    except ImportError:
+        return [Error(f"The token cache {alias!r} backend {backend!r} cannot be imported.",
+                      hint=CACHE_HINT, id="tokens.E005")]
+    if issubclass(backend_class, LocMemCache):
+        return [Error(
+            f"The token cache {alias!r} is LocMemCache: each process would keep its own "
+            "tokens, and a refresh served by another process or after a restart would fail.",
+            hint=CACHE_HINT, id="tokens.E002")]
+    if issubclass(backend_class, DummyCache):
+        return [Error(
+            f"The token cache {alias!r} is DummyCache: it stores nothing, so every refresh "
+            "would fail.", hint=CACHE_HINT, id="tokens.E003")]
+    if not issubclass(backend_class, RedisCache):
+        return [Error(
+            f"The token cache {alias!r} uses {backend!r}; the token store needs django-redis "
+            "(atomic rotation runs as Redis scripts).", hint=CACHE_HINT, id="tokens.E005")]
+    ignore = config.get("OPTIONS", {}).get(
+        "IGNORE_EXCEPTIONS", getattr(settings, "DJANGO_REDIS_IGNORE_EXCEPTIONS", False)
+    )
+    if ignore:
+        return [Error(
+            f"The token cache {alias!r} ignores Redis exceptions: an outage would silently "
+            "lose sessions and answer 401 instead of 503.",
+            hint="Remove IGNORE_EXCEPTIONS from the cache OPTIONS and "
+                 "DJANGO_REDIS_IGNORE_EXCEPTIONS from settings (or use another alias for tokens).",
+            id="tokens.E004")]
+    return []
+
+
+@register()
+def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
+    """TOKENS must name known keys with values of the right kind."""
+    errors = []
+    unknown = token_settings.unknown_keys()
+    if unknown:
+        errors.append(Error(f"Unknown TOKENS settings: {', '.join(unknown)}.",
+                            hint="See the configuration table in README.md.", id="tokens.E006"))
+    for name in DURATIONS:
+        value = getattr(token_settings, name)
+        minimum = timedelta(0) if name == "ROTATION_LEEWAY" else timedelta(seconds=1)
+        if not isinstance(value, timedelta) or value < minimum:
+            errors.append(Error(f"TOKENS[{name!r}] must be a timedelta of at least {minimum}.",
+                                id="tokens.E007"))
+    if token_settings.ALGORITHM not in ALGORITHMS:
+        errors.append(Error(
+            f"TOKENS['ALGORITHM'] is {token_settings.ALGORITHM!r}.",
+            hint=f"Use one of {', '.join(ALGORITHMS)} (deterministic HMAC signatures).",
+            id="tokens.E008"))
+    if len(token_settings.SIGNING_KEY) < MIN_KEY_BYTES:
+        errors.append(Error(
+            f"TOKENS['SIGNING_KEY'] is shorter than {MIN_KEY_BYTES} bytes.",
+            hint="Use a random key of at least 32 bytes, or leave it unset to derive one "
+                 "from SECRET_KEY.", id="tokens.E009"))
+    return errors

@@ -1,0 +1,69 @@
+"""Encoding and decoding of access and refresh JWTs: the only caller of PyJWT."""
+
+from dataclasses import asdict, dataclass
+
+import jwt
+
+from tokens.conf import token_settings
+from tokens.exceptions import TokenExpired, TokenInvalid
+
+ACCESS = "access"
+REFRESH = "refresh"
+
+# Far above any token this service issues (~400 bytes); refuses absurd input before parsing.
+MAX_TOKEN_LENGTH = 4096
+
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "gen", "typ", "jti", "iat", "exp"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a token says: whose session, which generation, which token, and when."""
+
+    sub: str
+    sid: str
+    gen: int
+    typ: str
+    jti: str
+    iat: int
+    exp: int
+
+
+def encode(claims: Claims) -> str:
+    """Sign `claims`. HMAC signatures are deterministic: the same claims give the same token."""
+    payload = {"iss": token_settings.ISSUER, "aud": token_settings.AUDIENCE, **asdict(claims)}
+    return jwt.encode(payload, token_settings.SIGNING_KEY, algorithm=token_settings.ALGORITHM)
+
+
+def decode(token: str, *, typ: str) -> Claims:
+    """Verify `token` as a token of type `typ`; raise TokenExpired or TokenInvalid."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid()
+    try:
+        payload = jwt.decode(
+            token,
+            token_settings.SIGNING_KEY,
+            # Pinned: the algorithm is never taken from the token's header.
+            algorithms=[token_settings.ALGORITHM],
+            audience=token_settings.AUDIENCE,
+            issuer=token_settings.ISSUER,
+            options={"require": REQUIRED_CLAIMS, "strict_aud": True},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise TokenInvalid() from None
+    claims = _claims(payload)
+    if claims.typ != typ:
+        raise TokenInvalid(f"Token is not a {typ} token.")
+    return claims
+
+
+def _claims(payload: dict) -> Claims:
+    fields = {name: payload[name] for name in Claims.__dataclass_fields__}
+    strings = ("sub", "sid", "typ", "jti")
+    if not all(isinstance(fields[name], str) and fields[name] for name in strings):
+        raise TokenInvalid()
+    if not all(type(fields[name]) is int for name in ("gen", "iat", "exp")):
+        raise TokenInvalid()
+    return Claims(**fields)

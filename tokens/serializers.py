@@ -1,0 +1,46 @@
+from rest_framework import serializers
+
+
+class ObtainSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    refresh_expires_in = serializers.IntegerField(
+        help_text="Seconds until the refresh token expires."
+    )
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(help_text="Last refresh of the session.")
+    expires_at = serializers.DateTimeField(help_text="When the session ends unless refreshed.")
+    user_agent = serializers.CharField()
+    ip_address = serializers.CharField()
+    current = serializers.SerializerMethodField(
+        help_text="Whether this is the session of the token making the request."
+    )
+
+    def get_current(self, session) -> bool:
+        return session.id == self.context.get("current_session_id")
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()

@@ -1,0 +1,194 @@
+"""The rules of the token service: obtain, rotate, log out, authenticate, list and end sessions.
+
+Services raise domain errors (tokens.exceptions) and know nothing of HTTP; they reach
+Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
+"""
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate, get_user_model, user_logged_in
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
+
+from tokens import clock, jwt, store
+from tokens.conf import token_settings
+from tokens.exceptions import (
+    InvalidCredentials,
+    SessionNotFound,
+    SessionRevoked,
+    TokenInvalid,
+    TokenReused,
+    TokenServiceError,
+    UserInactive,
+)
+
+logger = logging.getLogger(__name__)
+
+FIRST_GENERATION = 1
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from, as recorded on the session."""
+
+    user_agent: str = ""
+    ip_address: str = ""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str
+
+
+def obtain_pair(
+    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo
+) -> TokenPair:
+    """Check credentials and start a new session; raises InvalidCredentials."""
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise InvalidCredentials()
+    now_ms = _now_ms()
+    session_id, jti = _new_id(), _new_id()
+    now_s = now_ms // 1000
+    absolute_expires_at = now_s + _seconds(token_settings.SESSION_MAX_LIFETIME)
+    expires_at = min(now_s + _seconds(token_settings.REFRESH_TOKEN_LIFETIME), absolute_expires_at)
+    store.create_session(
+        user_id=str(user.pk),
+        session_id=session_id,
+        jti=jti,
+        generation=FIRST_GENERATION,
+        fingerprint=password_fingerprint(user),
+        now_ms=now_ms,
+        expires_at=expires_at,
+        absolute_expires_at=absolute_expires_at,
+        user_agent=client.user_agent,
+        ip_address=client.ip_address,
+    )
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return _pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at)
+
+
+def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
+    """Spend a refresh token for a new pair; a replay after the leeway ends the session."""
+    claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
+    user = _active_user(claims.sub)
+    rotation = store.rotate(
+        user_id=claims.sub,
+        session_id=claims.sid,
+        jti=claims.jti,
+        generation=claims.gen,
+        fingerprint=password_fingerprint(user),
+        new_jti=_new_id(),
+        now_ms=_now_ms(),
+        idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
+        leeway_ms=int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000),
+        ip_address=client.ip_address,
+    )
+    if rotation.outcome == "reused":
+        logger.warning(
+            "Refresh token reuse: session revoked (user=%s session=%s ip=%s)",
+            claims.sub, claims.sid, client.ip_address,
+        )
+        raise TokenReused()
+    if rotation.outcome in ("gone", "stale"):
+        raise SessionRevoked()
+    return _pair(
+        claims.sub, claims.sid, claims.gen, rotation.jti, rotation.issued_at_ms, rotation.expires_at
+    )
+
+
+def logout(*, refresh_token: str) -> None:
+    """End the session of a valid refresh token; any other string is quietly ignored."""
+    try:
+        claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
+    except TokenServiceError:
+        return  # no validity oracle: the caller learns nothing about the string
+    store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen)
+
+
+def logout_all(*, user: AbstractBaseUser) -> int:
+    """End every session of `user`; returns how many were live."""
+    return store.revoke_all(user_id=str(user.pk))
+
+
+def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Claims]:
+    """The user and claims of a valid access token whose session is still live."""
+    claims = jwt.decode(access_token, typ=jwt.ACCESS)
+    user = _active_user(claims.sub)
+    if token_settings.CHECK_SESSION_ON_ACCESS and not store.is_active(
+        user_id=claims.sub,
+        session_id=claims.sid,
+        generation=claims.gen,
+        fingerprint=password_fingerprint(user),
+    ):
+        raise SessionRevoked()
+    return user, claims
+
+
+def list_sessions(*, user: AbstractBaseUser) -> list[store.Session]:
+    """The user's live sessions, newest first."""
+    return store.list_sessions(user_id=str(user.pk), fingerprint=password_fingerprint(user))
+
+
+def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
+    """End one of the user's sessions; raises SessionNotFound if it is not theirs or not live."""
+    if not store.revoke(user_id=str(user.pk), session_id=session_id):
+        raise SessionNotFound()
+
+
+def password_fingerprint(user: AbstractBaseUser) -> str:
+    """Changes whenever the password does; a session remembers the one it was born with."""
+    secret = token_settings.SIGNING_KEY
+    return salted_hmac("tokens.password", user.password, secret=secret).hexdigest()[:16]
+
+
+def _pair(
+    user_id: str, session_id: str, generation: int, jti: str, issued_at_ms: int, expires_at: int
+) -> TokenPair:
+    # The refresh token's claims all come from the store, so a replay inside the leeway
+    # re-signs byte for byte the token the first rotation returned.
+    refresh = jwt.Claims(
+        user_id, session_id, generation, jwt.REFRESH, jti, issued_at_ms // 1000, expires_at
+    )
+    now_s = int(clock.now())
+    access_expires_at = min(now_s + _seconds(token_settings.ACCESS_TOKEN_LIFETIME), expires_at)
+    access = jwt.Claims(
+        user_id, session_id, generation, jwt.ACCESS, _new_id(), now_s, access_expires_at
+    )
+    return TokenPair(
+        access_token=jwt.encode(access),
+        refresh_token=jwt.encode(refresh),
+        expires_in=max(access_expires_at - now_s, 0),
+        refresh_expires_in=max(expires_at - now_s, 0),
+        session_id=session_id,
+    )
+
+
+def _active_user(user_id: str) -> AbstractBaseUser:
+    try:
+        user = get_user_model()._default_manager.get(pk=user_id)
+    except (get_user_model().DoesNotExist, ValueError, ValidationError):
+        raise TokenInvalid("Token user not found.") from None
+    if not user.is_active:
+        raise UserInactive()
+    return user
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _now_ms() -> int:
+    return int(clock.now() * 1000)
+
+
+def _seconds(duration) -> int:
+    return int(duration.total_seconds())

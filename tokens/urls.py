@@ -1,0 +1,19 @@
+from django.urls import path, re_path
+
+from tokens import views
+
+app_name = "tokens"
+
+urlpatterns = [
+    path("token/", views.ObtainTokenView.as_view(), name="obtain"),
+    path("token/refresh/", views.RefreshTokenView.as_view(), name="refresh"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
+    path("sessions/", views.SessionListView.as_view(), name="sessions"),
+    re_path(
+        r"^sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})/$",
+        views.SessionDetailView.as_view(),
+        name="session-detail",
+    ),
+    path("me/", views.MeView.as_view(), name="me"),
+]

@@ -1,0 +1,130 @@
+"""Thin views: validate the body, call one service, shape the response."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from tokens import services
+from tokens.serializers import (
+    ErrorSerializer,
+    MeSerializer,
+    ObtainSerializer,
+    RefreshTokenSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+)
+
+ERROR = OpenApiResponse(ErrorSerializer)
+UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
+USER_AGENT_MAX = 256
+
+
+def client_info(request: Request) -> services.ClientInfo:
+    """The caller's user agent and IP (DRF's NUM_PROXIES decides whether to trust X-Forwarded-For)."""
+    return services.ClientInfo(
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+        ip_address=BaseThrottle().get_ident(request),
+    )
+
+
+def token_response(pair: services.TokenPair) -> Response:
+    data = TokenPairSerializer(
+        {
+            "access_token": pair.access_token,
+            "refresh_token": pair.refresh_token,
+            "expires_in": pair.expires_in,
+            "refresh_expires_in": pair.refresh_expires_in,
+        }
+    ).data
+    # RFC 6749 5.1: responses carrying tokens must not be cached.
+    return Response(data, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class PublicView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class ObtainTokenView(PublicView):
+    @extend_schema(
+        request=ObtainSerializer,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
+        summary="Log in: start a session and get a token pair.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ObtainSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.obtain_pair(
+            request=request._request, client=client_info(request), **serializer.validated_data
+        )
+        return token_response(pair)
+
+
+class RefreshTokenView(PublicView):
+    @extend_schema(
+        request=RefreshTokenSerializer,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
+        summary="Rotate a refresh token: it is spent, and a new pair is returned.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.rotate_refresh(
+            refresh_token=serializer.validated_data["refresh_token"], client=client_info(request)
+        )
+        return token_response(pair)
+
+
+class LogoutView(PublicView):
+    @extend_schema(
+        request=RefreshTokenSerializer,
+        responses={204: None, 400: ERROR, 503: UNAVAILABLE},
+        summary="Log out: end the session of a refresh token (204 for any token string).",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.logout(refresh_token=serializer.validated_data["refresh_token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None, 401: ERROR, 503: UNAVAILABLE},
+        summary="End every session of the current user.",
+    )
+    def post(self, request: Request) -> Response:
+        services.logout_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionListView(APIView):
+    @extend_schema(
+        responses={200: SessionSerializer(many=True), 401: ERROR, 503: UNAVAILABLE},
+        summary="The current user's live sessions.",
+    )
+    def get(self, request: Request) -> Response:
+        sessions = services.list_sessions(user=request.user)
+        context = {"current_session_id": request.auth.sid}
+        return Response(SessionSerializer(sessions, many=True, context=context).data)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(
+        responses={204: None, 401: ERROR, 404: ERROR, 503: UNAVAILABLE},
+        summary="End one of the current user's sessions.",
+    )
+    def delete(self, request: Request, session_id: str) -> Response:
+        services.revoke_session(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: MeSerializer, 401: ERROR, 503: UNAVAILABLE})
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request.user).data)
