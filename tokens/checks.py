@@ -71,14 +71,16 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
         if not isinstance(value, timedelta) or value < minimum:
             errors.append(Error(f"TOKENS[{name!r}] must be a timedelta of at least {minimum}.",
                                 id="tokens.E007"))
-    if token_settings.ALGORITHM not in ALGORITHMS:
+    algorithm = token_settings.ALGORITHM
+    if algorithm not in ALGORITHMS:
         errors.append(Error(
-            f"TOKENS['ALGORITHM'] is {token_settings.ALGORITHM!r}.",
+            f"TOKENS['ALGORITHM'] is {algorithm!r}.",
             hint=f"Use one of {', '.join(ALGORITHMS)} (deterministic HMAC signatures).",
             id="tokens.E008"))
-    if len(token_settings.SIGNING_KEY) < MIN_KEY_BYTES:
+    elif len(token_settings.SIGNING_KEY) < MIN_KEY_BYTES[algorithm]:
         errors.append(Error(
-            f"TOKENS['SIGNING_KEY'] is shorter than {MIN_KEY_BYTES} bytes.",
-            hint="Use a random key of at least 32 bytes, or leave it unset to derive one "
-                 "from SECRET_KEY.", id="tokens.E009"))
+            f"TOKENS['SIGNING_KEY'] is shorter than {MIN_KEY_BYTES[algorithm]} bytes, "
+            f"the minimum for {algorithm}.",
+            hint="Use a longer random key, or leave it unset to derive one from SECRET_KEY.",
+            id="tokens.E009"))
     return errors

@@ -33,7 +33,8 @@ DURATIONS = (
 # the rotation leeway be answered with the very same successor token without storing it.
 ALGORITHMS = ("HS256", "HS384", "HS512")
 
-MIN_KEY_BYTES = 32
+# RFC 7518 3.2: an HMAC key at least as long as the hash output.
+MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
 class TokenSettings:
@@ -55,8 +56,8 @@ class TokenSettings:
 
 def _key_bytes(value: str | bytes | None) -> bytes:
     if value is None:
-        # A key of its own, so the token key is not the SECRET_KEY itself.
-        return salted_hmac("tokens.signing-key", "", algorithm="sha256").digest()
+        # A key of its own (64 bytes, enough for HS512), so it is not SECRET_KEY itself.
+        return salted_hmac("tokens.signing-key", "", algorithm="sha512").digest()
     return value.encode() if isinstance(value, str) else value
 
 

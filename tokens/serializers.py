@@ -6,8 +6,17 @@ class ObtainSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
+class TokenField(serializers.CharField):
+    """A token is a JSON string; numbers and other types are malformed input (400)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class RefreshTokenSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(trim_whitespace=False)
+    refresh_token = TokenField(trim_whitespace=False)
 
 
 class TokenPairSerializer(serializers.Serializer):

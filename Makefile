@@ -1,0 +1,64 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REDIS_DIR := var/redis
+REDIS_PORT := 6379
+
+.PHONY: run test install redis-server redis redis-stop migrate superuser clean
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# A real redis-server binary: Debian's package when we may install it, else a one-line hint.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's redis-server..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server not found: install Redis >= 7 (Debian/Ubuntu: sudo apt-get install redis-server) and retry."; \
+	    exit 1; \
+	  fi; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server still not found after install."; exit 1; }
+
+# The local Redis for `make run`: data in var/redis (git-ignored), AOF on, loopback only.
+# Skipped when REDIS_URL is set; reused when something already answers on the port.
+redis: redis-server
+	@if [ -n "$$REDIS_URL" ]; then echo "Using REDIS_URL=$$REDIS_URL"; \
+	elif redis-cli -h 127.0.0.1 -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+	  echo "Redis already running on 127.0.0.1:$(REDIS_PORT)"; \
+	else \
+	  mkdir -p $(REDIS_DIR) && \
+	  redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --dir $(CURDIR)/$(REDIS_DIR) \
+	    --appendonly yes --daemonize yes --pidfile $(CURDIR)/$(REDIS_DIR)/redis.pid \
+	    --logfile $(CURDIR)/$(REDIS_DIR)/redis.log && \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.2; done; \
+	  echo "Started redis-server on 127.0.0.1:$(REDIS_PORT) (make redis-stop stops it)"; \
+	fi
+
+redis-stop:
+	@if [ -f $(REDIS_DIR)/redis.pid ]; then kill $$(cat $(REDIS_DIR)/redis.pid) && echo "Stopped redis-server"; fi
+
+migrate: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+
+run: install redis migrate
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+superuser: install migrate
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
+
+# The tests start (and stop) their own redis-server on a free loopback port.
+test: install redis-server
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,16 @@
+"""Test settings: the project's own settings, plus what only tests want."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key-that-is-long-enough-0123456789")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import CACHES  # noqa: E402
+
+# Fast hashing: the token logic is under test, not PBKDF2.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+# Never a developer's Redis: the `redis_server` fixture points this at the Redis the
+# tests start. Port 1 refuses connections if anything ran before that fixture.
+CACHES = {"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}

@@ -1,0 +1,349 @@
+"""The REST contract, end to end through Django's test client and the real Redis."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import override_settings
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+OBTAIN = "/api/auth/token/"
+REFRESH = "/api/auth/token/refresh/"
+LOGOUT = "/api/auth/logout/"
+LOGOUT_ALL = "/api/auth/logout-all/"
+SESSIONS = "/api/auth/sessions/"
+ME = "/api/auth/me/"
+
+
+def refresh(api, token):
+    return api.post(REFRESH, {"refresh_token": token}, format="json")
+
+
+def me(api, access):
+    return api.get(ME, HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) >= {"detail", "code"} and isinstance(body["detail"], str)
+    assert body["code"] == code
+
+
+# Obtain
+
+
+def test_login_returns_a_token_pair_that_is_not_cached(api, user):
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in",
+                         "refresh_expires_in"}
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 300
+    assert body["refresh_expires_in"] == 30 * 24 * 3600
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_access_token_from_login_authenticates(api, user, login):
+    response = me(api, login(user)["access_token"])
+    assert response.status_code == 200
+    assert response.json() == {"id": user.pk, "username": "alice", "email": "alice@example.com"}
+
+
+def test_wrong_password_is_refused(api, user):
+    response = api.post(OBTAIN, {"username": "alice", "password": "nope"}, format="json")
+    assert_error(response, 401, "invalid_credentials")
+
+
+def test_inactive_user_cannot_log_in(api, make_user):
+    make_user(username="bob", is_active=False)
+    response = api.post(OBTAIN, {"username": "bob", "password": PASSWORD}, format="json")
+    assert_error(response, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"username": "alice"}, {"password": PASSWORD}, {"username": [], "password": 1}]
+)
+def test_malformed_login_is_a_400_with_field_errors(api, user, body):
+    response = api.post(OBTAIN, body, format="json")
+    assert_error(response, 400, "invalid")
+    assert response.json()["errors"]
+
+
+def test_login_with_broken_json_is_a_400(api, user):
+    response = api.post(OBTAIN, "{not json", content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
+# Refresh and rotation
+
+
+def test_refresh_rotates_both_tokens(api, user, login):
+    pair = login(user)
+    response = refresh(api, pair["refresh_token"])
+    assert response.status_code == 200
+    new = response.json()
+    assert new["refresh_token"] != pair["refresh_token"]
+    assert new["access_token"] != pair["access_token"]
+    assert "no-store" in response["Cache-Control"]
+    assert me(api, new["access_token"]).status_code == 200
+    assert refresh(api, new["refresh_token"]).status_code == 200
+
+
+def test_replay_inside_leeway_returns_the_same_successor(api, user, login):
+    pair = login(user)
+    first = refresh(api, pair["refresh_token"]).json()
+    second = refresh(api, pair["refresh_token"])
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] == first["refresh_token"]
+    # The session did not fork or die: the successor still rotates.
+    assert refresh(api, first["refresh_token"]).status_code == 200
+
+
+def test_replay_after_leeway_is_reuse_and_ends_the_session(api, user, login, caplog):
+    pair = login(user)
+    successor = refresh(api, pair["refresh_token"]).json()
+    with time_machine.travel(timedelta(seconds=11)):
+        with caplog.at_level(logging.WARNING, logger="tokens"):
+            replay = refresh(api, pair["refresh_token"], )
+        assert_error(replay, 401, "token_reused")
+        assert_error(refresh(api, successor["refresh_token"]), 401, "session_revoked")
+        assert_error(me(api, successor["access_token"]), 401, "session_revoked")
+    warning = next(r for r in caplog.records if "reuse" in r.getMessage())
+    assert f"user={user.pk}" in warning.getMessage()
+    assert pair["refresh_token"] not in caplog.text
+    assert pair["refresh_token"].split(".")[2] not in caplog.text
+
+
+def test_older_ancestor_inside_leeway_is_reuse(api, user, login):
+    first = login(user)
+    second = refresh(api, first["refresh_token"]).json()
+    third = refresh(api, second["refresh_token"]).json()
+    assert_error(refresh(api, first["refresh_token"]), 401, "token_reused")
+    assert_error(refresh(api, third["refresh_token"]), 401, "session_revoked")
+
+
+@override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)})
+def test_zero_leeway_makes_any_replay_reuse(api, user, login):
+    pair = login(user)
+    successor = refresh(api, pair["refresh_token"]).json()
+    assert_error(refresh(api, pair["refresh_token"]), 401, "token_reused")
+    assert_error(refresh(api, successor["refresh_token"]), 401, "session_revoked")
+
+
+def test_refresh_token_expires_after_idle_lifetime(api, user, login):
+    pair = login(user)
+    with time_machine.travel(timedelta(days=30, seconds=1)):
+        assert_error(refresh(api, pair["refresh_token"]), 401, "token_expired")
+
+
+def test_refreshing_extends_the_idle_lifetime(api, user, login):
+    token = login(user)["refresh_token"]
+    for days in (20, 40):
+        with time_machine.travel(timedelta(days=days)):
+            response = refresh(api, token)
+            assert response.status_code == 200
+            token = response.json()["refresh_token"]
+
+
+def test_session_ends_at_its_absolute_lifetime_however_often_it_refreshes(api, user, login):
+    token = login(user)["refresh_token"]
+    for days in (25, 50, 75):
+        with time_machine.travel(timedelta(days=days)):
+            response = refresh(api, token)
+            assert response.status_code == 200
+            token = response.json()["refresh_token"]
+    # The last successor is capped at the 90-day mark, not 75 + 30 days.
+    assert response.json()["refresh_expires_in"] <= 15 * 24 * 3600
+    with time_machine.travel(timedelta(days=90, seconds=1)):
+        assert_error(refresh(api, token), 401, "token_expired")
+
+
+def test_access_token_is_not_accepted_as_refresh_token(api, user, login):
+    assert_error(refresh(api, login(user)["access_token"]), 401, "token_invalid")
+
+
+def test_refresh_token_is_not_accepted_as_bearer(api, user, login):
+    assert_error(me(api, login(user)["refresh_token"]), 401, "token_invalid")
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 10000, ""])
+def test_garbage_refresh_token_is_refused(api, user, token):
+    response = refresh(api, token)
+    assert response.status_code in (400, 401)
+    assert response.json()["code"] in ("token_invalid", "invalid")
+
+
+def test_forged_unsigned_refresh_token_is_refused(api, user, login):
+    header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
+    payload = login(user)["refresh_token"].split(".")[1]
+    assert_error(refresh(api, f"{header}.{payload}."), 401, "token_invalid")
+
+
+def test_deactivated_user_can_neither_refresh_nor_use_access(api, user, login):
+    pair = login(user)
+    user.is_active = False
+    user.save()
+    assert_error(refresh(api, pair["refresh_token"]), 401, "user_inactive")
+    assert me(api, pair["access_token"]).status_code == 401
+
+
+def test_password_change_ends_earlier_sessions(api, user, login):
+    pair = login(user)
+    user.set_password("a brand new password")
+    user.save()
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+    response = api.post(OBTAIN, {"username": "alice", "password": "a brand new password"},
+                        format="json")
+    assert me(api, response.json()["access_token"]).status_code == 200
+
+
+# Logout
+
+
+def test_logout_ends_the_session(api, user, login):
+    pair = login(user)
+    response = api.post(LOGOUT, {"refresh_token": pair["refresh_token"]}, format="json")
+    assert response.status_code == 204
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+
+
+def test_logout_is_idempotent(api, user, login):
+    token = login(user)["refresh_token"]
+    for _ in range(2):
+        assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code == 204
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", ""])
+def test_logout_answers_204_for_any_token_string(api, token):
+    assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code in (204, 400)
+    if token:
+        assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code == 204
+
+
+def test_logout_with_expired_token_answers_204(api, user, login):
+    token = login(user)["refresh_token"]
+    with time_machine.travel(timedelta(days=31)):
+        assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code == 204
+
+
+@pytest.mark.parametrize("body", [{}, {"refresh_token": 5}, {"refresh_token": None}])
+def test_logout_with_malformed_body_is_a_400(api, body):
+    assert_error(api.post(LOGOUT, body, format="json"), 400, "invalid")
+
+
+def test_logout_all_ends_every_session_of_the_user_only(api, user, make_user, login):
+    first, second = login(user), login(user)
+    other = login(make_user(username="bob"))
+    response = api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {first['access_token']}")
+    assert response.status_code == 204
+    for pair in (first, second):
+        assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert refresh(api, other["refresh_token"]).status_code == 200
+
+
+def test_logout_all_needs_a_bearer_token(api):
+    response = api.post(LOGOUT_ALL)
+    assert_error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+# Sessions
+
+
+def test_sessions_lists_the_users_live_sessions(api, user, make_user, login):
+    login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.1.2.3")
+    current = login(user, HTTP_USER_AGENT="Chromium/156")
+    login(make_user(username="bob"))
+    response = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {current['access_token']}")
+    assert response.status_code == 200
+    sessions = response.json()
+    assert len(sessions) == 2
+    assert {s["user_agent"] for s in sessions} == {"Firefox/140", "Chromium/156"}
+    assert [s["current"] for s in sessions] == [True, False]  # newest first
+    firefox = next(s for s in sessions if s["user_agent"] == "Firefox/140")
+    assert firefox["ip_address"] == "10.1.2.3"
+    assert set(firefox) == {"id", "created_at", "last_used_at", "expires_at", "user_agent",
+                            "ip_address", "current"}
+
+
+def test_refresh_updates_last_used(api, user, login):
+    pair = login(user)
+    with time_machine.travel(timedelta(hours=1)):
+        new = refresh(api, pair["refresh_token"]).json()
+        (session,) = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {new['access_token']}").json()
+    assert session["last_used_at"] > session["created_at"]
+
+
+def test_deleting_a_session_ends_it(api, user, login):
+    current, other = login(user), login(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {current['access_token']}"}
+    sessions = api.get(SESSIONS, **auth).json()
+    other_id = next(s["id"] for s in sessions if not s["current"])
+    assert api.delete(f"{SESSIONS}{other_id}/", **auth).status_code == 204
+    assert_error(refresh(api, other["refresh_token"]), 401, "session_revoked")
+    assert len(api.get(SESSIONS, **auth).json()) == 1
+
+
+def test_deleting_another_users_session_is_a_404(api, user, make_user, login):
+    mine = login(user)
+    bob = login(make_user(username="bob"))
+    bob_session = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {bob['access_token']}").json()[0]
+    response = api.delete(f"{SESSIONS}{bob_session['id']}/",
+                          HTTP_AUTHORIZATION=f"Bearer {mine['access_token']}")
+    assert_error(response, 404, "not_found")
+    assert refresh(api, bob["refresh_token"]).status_code == 200
+
+
+def test_sessions_need_a_bearer_token(api):
+    assert_error(api.get(SESSIONS), 401, "not_authenticated")
+
+
+# Bearer authentication
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer a b", "Bearer garbage", "Bearer \u00e9t\u00e9"]
+)
+def test_bad_bearer_header_is_a_401(api, header):
+    response = api.get(ME, HTTP_AUTHORIZATION=header)
+    assert_error(response, 401, "token_invalid")
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_expired_access_token_is_refused(api, user, login):
+    access = login(user)["access_token"]
+    with time_machine.travel(timedelta(minutes=5, seconds=1)):
+        assert_error(me(api, access), 401, "token_expired")
+
+
+def test_access_survives_logout_without_session_check(api, user, login):
+    pair = login(user)
+    api.post(LOGOUT, {"refresh_token": pair["refresh_token"]}, format="json")
+    with override_settings(TOKENS={"CHECK_SESSION_ON_ACCESS": False}):
+        assert me(api, pair["access_token"]).status_code == 200
+    assert me(api, pair["access_token"]).status_code == 401
+
+
+# Schema
+
+
+def test_openapi_schema_and_self_hosted_docs(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/auth/token/", "/api/auth/token/refresh/", "/api/auth/logout/",
+            "/api/auth/logout-all/", "/api/auth/sessions/", "/api/auth/sessions/{session_id}/",
+            "/api/auth/me/"} <= set(paths)
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "drf_spectacular_sidecar" in html
+    assert "cdn." not in html and "unpkg" not in html
