@@ -1,0 +1,98 @@
+"""The guard against silent token stores: system checks, and the store's runtime refusal."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tests.conftest import PASSWORD
+from tokens.checks import check_token_cache, check_token_settings
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+DUMMY = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+FILES = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/tmp/x"}
+
+
+def redis_cache(**options):
+    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": options}
+
+
+def ids(errors):
+    return [e.id for e in errors]
+
+
+def test_the_project_settings_pass():
+    assert check_token_cache() == []
+    assert check_token_settings() == []
+
+
+@pytest.mark.parametrize(
+    "caches, tokens, expected",
+    [
+        ({"default": redis_cache()}, {"CACHE_ALIAS": "tokens"}, "tokens.E001"),
+        ({"default": LOCMEM}, {}, "tokens.E002"),
+        ({"default": DUMMY}, {}, "tokens.E003"),
+        ({"default": redis_cache(IGNORE_EXCEPTIONS=True)}, {}, "tokens.E004"),
+        ({"default": FILES}, {}, "tokens.E005"),
+        ({"default": {"BACKEND": "no.such.Backend"}}, {}, "tokens.E005"),
+        ({"default": redis_cache(), "tokens": LOCMEM}, {"CACHE_ALIAS": "tokens"}, "tokens.E002"),
+    ],
+)
+def test_silent_or_missing_token_stores_are_errors(caches, tokens, expected):
+    with override_settings(CACHES=caches, TOKENS=tokens):
+        errors = check_token_cache()
+    assert ids(errors) == [expected]
+    assert errors[0].hint
+
+
+@override_settings(DJANGO_REDIS_IGNORE_EXCEPTIONS=True)
+def test_global_ignore_exceptions_is_an_error():
+    assert ids(check_token_cache()) == ["tokens.E004"]
+
+
+def test_a_separate_redis_alias_for_tokens_is_fine():
+    with override_settings(CACHES={"default": LOCMEM, "tokens": redis_cache()},
+                           TOKENS={"CACHE_ALIAS": "tokens"}):
+        assert check_token_cache() == []
+
+
+def test_manage_py_check_fails_on_locmem():
+    with override_settings(CACHES={"default": LOCMEM}):
+        with pytest.raises(SystemCheckError, match="tokens.E002"):
+            call_command("check")
+
+
+@pytest.mark.parametrize(
+    "tokens, expected",
+    [
+        ({"REFRESH_LIFETIME": timedelta(days=1)}, "tokens.E006"),
+        ({"ACCESS_TOKEN_LIFETIME": 300}, "tokens.E007"),
+        ({"ROTATION_LEEWAY": timedelta(seconds=-1)}, "tokens.E007"),
+        ({"ALGORITHM": "RS256"}, "tokens.E008"),
+        ({"ALGORITHM": "none"}, "tokens.E008"),
+        ({"SIGNING_KEY": "short"}, "tokens.E009"),
+        ({"ALGORITHM": "HS512", "SIGNING_KEY": "k" * 40}, "tokens.E009"),
+    ],
+)
+def test_bad_token_settings_are_errors(tokens, expected):
+    with override_settings(TOKENS=tokens):
+        assert ids(check_token_settings()) == [expected]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cache", [LOCMEM, DUMMY, redis_cache(IGNORE_EXCEPTIONS=True)])
+def test_store_refuses_a_silent_cache_at_runtime(api, user, cache, caplog):
+    # Checks do not run under gunicorn and can be silenced: the store refuses by itself.
+    with override_settings(CACHES={"default": cache}):
+        response = api.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
+                            format="json")
+        assert response.status_code == 503
+        assert response.json()["code"] == "token_store_unavailable"
+        if cache is LOCMEM:
+            from django.core.cache import caches
+
+            assert not caches["default"]._cache  # nothing was stored in it
+    assert "misconfigured" in caplog.text

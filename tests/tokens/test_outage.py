@@ -1,0 +1,63 @@
+"""A Redis outage answers 503 token_store_unavailable: never 401, never 500."""
+
+import signal
+
+import pytest
+from django.test import override_settings
+
+from tests.conftest import PASSWORD, RedisServer, caches_at, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_unavailable(response):
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "token_store_unavailable"
+    assert response["Retry-After"]
+
+
+def every_token_endpoint(api, pair):
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {pair['access_token']}"}
+    yield api.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
+                   format="json")
+    yield api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
+                   format="json")
+    yield api.post("/api/auth/logout/", {"refresh_token": pair["refresh_token"]}, format="json")
+    yield api.get("/api/auth/me/", **bearer)
+    yield api.get("/api/auth/sessions/", **bearer)
+    yield api.post("/api/auth/logout-all/", **bearer)
+
+
+def test_redis_down_answers_503_and_nothing_is_lost(api, user, login):
+    pair = login(user)
+    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+        for response in every_token_endpoint(api, pair):
+            assert_unavailable(response)
+    # Redis is back: the session issued before the outage still refreshes.
+    response = api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
+                        format="json")
+    assert response.status_code == 200
+
+
+def test_hung_redis_answers_503_within_the_socket_timeout(api, user, login):
+    pair = login(user)
+    hung = RedisServer.start()
+    try:
+        hung.process.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+        with override_settings(CACHES=caches_at(hung.url)):
+            assert_unavailable(api.post("/api/auth/token/refresh/",
+                                        {"refresh_token": pair["refresh_token"]}, format="json"))
+            assert_unavailable(api.get("/api/auth/me/",
+                                       HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"))
+    finally:
+        hung.process.send_signal(signal.SIGCONT)
+        hung.stop()
+
+
+def test_outage_is_logged_without_tokens(api, user, login, caplog):
+    pair = login(user)
+    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+        api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
+                 format="json")
+    assert "Token store unavailable" in caplog.text
+    assert pair["refresh_token"].split(".")[2] not in caplog.text

@@ -1,0 +1,137 @@
+"""What lands in Redis, and how rotation behaves under concurrency."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+
+from tests.conftest import PASSWORD, caches_at
+
+pytestmark = pytest.mark.django_db
+
+REFRESH = "/api/auth/token/refresh/"
+
+
+def all_keys(redis_conn) -> list[bytes]:
+    return list(redis_conn.scan_iter(count=1000))
+
+
+def stored_values(redis_conn) -> list[bytes]:
+    values = []
+    for key in all_keys(redis_conn):
+        kind = redis_conn.type(key)
+        if kind == b"hash":
+            values += [*redis_conn.hkeys(key), *redis_conn.hvals(key)]
+        elif kind == b"set":
+            values += list(redis_conn.smembers(key))
+        else:
+            values.append(redis_conn.dump(key))
+    return values
+
+
+def test_redis_holds_no_token_and_no_signature(api, user, login, redis_conn):
+    first = login(user)
+    second = api.post(REFRESH, {"refresh_token": first["refresh_token"]}, format="json").json()
+    blob = b"\n".join([*all_keys(redis_conn), *stored_values(redis_conn)])
+    for pair in (first, second):
+        for token in (pair["access_token"], pair["refresh_token"]):
+            header, payload, signature = token.split(".")
+            assert token.encode() not in blob
+            assert signature.encode() not in blob
+            assert payload.encode() not in blob
+    assert PASSWORD.encode() not in blob
+    assert user.password.encode() not in blob
+
+
+def test_every_key_expires_with_the_session(api, user, login, redis_conn):
+    login(user)
+    keys = all_keys(redis_conn)
+    assert len(keys) == 2  # the session and the user's index
+    for key in keys:
+        ttl = redis_conn.ttl(key)
+        assert 30 * 86400 - 5 <= ttl <= 30 * 86400, (key, ttl)
+
+
+@override_settings(TOKENS={"REFRESH_TOKEN_LIFETIME": timedelta(hours=1)})
+def test_rotation_moves_the_expiry_with_the_idle_lifetime(api, user, login, redis_conn):
+    pair = login(user)
+    session_key = next(k for k in all_keys(redis_conn) if b":s:" in k)
+    redis_conn.pexpire(session_key, 60_000)  # pretend most of the hour has passed
+    api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
+    assert 3590 <= redis_conn.ttl(session_key) <= 3600
+
+
+def test_keys_go_through_the_configured_cache_key_function(api, user, login, redis_conn,
+                                                          redis_server):
+    caches = caches_at(redis_server.url)
+    caches["default"]["KEY_PREFIX"] = "tenant-a"
+    with override_settings(CACHES=caches):
+        pair = login(user)
+        keys = all_keys(redis_conn)
+        assert keys and all(k.startswith(b"tenant-a:") for k in keys)
+        response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
+        assert response.status_code == 200
+
+
+def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, redis_conn):
+    current, old = login(user), login(user)
+    index_key = next(k for k in all_keys(redis_conn) if k.endswith(b":sessions"))
+    assert redis_conn.scard(index_key) == 2
+    for key in all_keys(redis_conn):
+        if b":s:" in key:
+            redis_conn.delete(key)  # as if both had expired in Redis
+    fresh = login(user)
+    sessions = api.get("/api/auth/sessions/",
+                       HTTP_AUTHORIZATION=f"Bearer {fresh['access_token']}").json()
+    assert len(sessions) == 1
+    assert redis_conn.scard(index_key) == 1
+
+
+def race(token: str, threads: int) -> list:
+    """Present one refresh token from several threads at once; each gets its own client."""
+    barrier = threading.Barrier(threads)
+    results = [None] * threads
+
+    def run(i: int) -> None:
+        client = Client()
+        barrier.wait(timeout=10)
+        try:
+            results[i] = client.post(REFRESH, {"refresh_token": token},
+                                     content_type="application/json")
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert all(r is not None for r in results), "a racing request did not finish"
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_tabs_inside_leeway_all_get_the_same_successor(user, login):
+    token = login(user)["refresh_token"]
+    results = race(token, threads=8)
+    assert [r.status_code for r in results] == [200] * 8
+    assert len({r.json()["refresh_token"] for r in results}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)})
+def test_racing_with_zero_leeway_has_exactly_one_winner(user, login, api):
+    token = login(user)["refresh_token"]
+    results = race(token, threads=8)
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200] + [401] * 7
+    # The first loser is detected as reuse and ends the session; later ones find it ended.
+    loser_codes = [r.json()["code"] for r in results if r.status_code == 401]
+    assert "token_reused" in loser_codes
+    assert set(loser_codes) <= {"token_reused", "session_revoked"}
+    # The losers' replay ended the session, so the winner's token is dead too.
+    winner = next(r for r in results if r.status_code == 200).json()
+    response = api.post(REFRESH, {"refresh_token": winner["refresh_token"]}, format="json")
+    assert response.status_code == 401 and response.json()["code"] == "session_revoked"
