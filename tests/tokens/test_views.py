@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.hashers import make_password
 import time_machine
 from django.test import override_settings
 
@@ -204,6 +205,12 @@ def test_password_change_ends_earlier_sessions(api, user, login):
     assert me(api, response.json()["access_token"]).status_code == 200
 
 
+def test_password_written_straight_to_the_database_also_ends_sessions(api, user, login):
+    pair = login(user)
+    type(user).objects.filter(pk=user.pk).update(password=make_password("changed elsewhere"))
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+
+
 # Logout
 
 
@@ -347,3 +354,10 @@ def test_openapi_schema_and_self_hosted_docs(api):
     html = docs.content.decode()
     assert "drf_spectacular_sidecar" in html
     assert "cdn." not in html and "unpkg" not in html
+
+
+def test_unknown_api_path_is_a_json_404(api, user, login):
+    access = login(user)["access_token"]
+    response = api.delete(f"{SESSIONS}not*a*session/", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert_error(response, 404, "not_found")
+    assert_error(api.get("/api/nothing-here/"), 404, "not_found")
