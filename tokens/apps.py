@@ -6,6 +6,6 @@ class TokensConfig(AppConfig):
     verbose_name = "Tokens"
 
     def ready(self) -> None:
-        # Registers the system checks and the OpenAPI extension. The runtime guard
-        # against silent stores lives in tokens.store, which re-checks on every use.
-        from tokens import checks, schema  # noqa: F401
+        # Registers the system checks, the OpenAPI extension and the user lifecycle hooks.
+        # The runtime guard against silent stores lives in tokens.store (checked on use).
+        from tokens import checks, schema, signals  # noqa: F401

@@ -8,6 +8,7 @@ Services raise the domain errors below; they know nothing of HTTP. `api_exceptio
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 
@@ -82,10 +83,14 @@ def to_api_exception(exc: TokenServiceError) -> exceptions.APIException:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]):
     """DRF exception handler: domain errors mapped once, every error body in one shape."""
-    from rest_framework.views import exception_handler  # here: rest_framework.views imports us
+    # Imported here: rest_framework.views imports this module (through the settings).
+    from rest_framework.serializers import as_serializer_error
+    from rest_framework.views import exception_handler
 
     if isinstance(exc, TokenServiceError):
         exc = to_api_exception(exc)
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=as_serializer_error(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

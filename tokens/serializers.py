@@ -6,6 +6,11 @@ class ObtainSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
 class TokenField(serializers.CharField):
     """A token is a JSON string; numbers and other types are malformed input (400)."""
 

@@ -8,9 +8,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, get_user_model, user_logged_in
+from django.contrib.auth import authenticate, get_user_model, password_validation, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
@@ -114,9 +115,56 @@ def logout(*, refresh_token: str) -> None:
     store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen)
 
 
-def logout_all(*, user: AbstractBaseUser) -> int:
-    """End every session of `user`; returns how many were live."""
-    return store.revoke_all(user_id=str(user.pk))
+def revoke_all_sessions(*, user_id: object) -> int:
+    """End every session of a user (API, admin, commands, lifecycle hooks); returns the count."""
+    return store.revoke_all(user_id=str(user_id))
+
+
+def change_password(
+    *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str,
+    client: ClientInfo,
+) -> TokenPair:
+    """Change the password; the current session goes on (same id) with a fresh pair, every
+    other session ends, and every token issued before the change is refused."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["The old password is not correct."]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
+    user.set_password(new_password)
+    now_ms = _now_ms()
+    new_jti = _new_id()
+    # Redis first, inside the transaction: if the store is down the password stays as it was
+    # (503), instead of changing it and losing the caller's session with the response.
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        store.revoke_all(user_id=claims.sub, keep=claims.sid)
+        rotation = store.restart(
+            user_id=claims.sub,
+            session_id=claims.sid,
+            generation=claims.gen + 1,
+            fingerprint=password_fingerprint(user),
+            new_jti=new_jti,
+            now_ms=now_ms,
+            idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
+        )
+        if rotation.outcome == "gone":
+            raise SessionRevoked()
+    return _pair(claims.sub, claims.sid, claims.gen + 1, new_jti, now_ms, rotation.expires_at)
+
+
+def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> store.PurgeReport:
+    """Clean the store of what TTLs cannot remove (see store.purge)."""
+    return store.purge(
+        fingerprints=_current_fingerprints, batch_size=batch_size, dry_run=dry_run,
+        progress=progress,
+    )
+
+
+def purge_all(*, batch_size: int) -> int:
+    """Emergency: end every session of every user."""
+    return store.purge_all(batch_size=batch_size)
 
 
 def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Claims]:
@@ -170,6 +218,11 @@ def _pair(
         refresh_expires_in=max(expires_at - now_s, 0),
         session_id=session_id,
     )
+
+
+def _current_fingerprints(user_ids: set[str]) -> dict[str, str]:
+    users = get_user_model()._default_manager.filter(pk__in=user_ids).only("pk", "password")
+    return {str(user.pk): password_fingerprint(user) for user in users}
 
 
 def _active_user(user_id: str) -> AbstractBaseUser:

@@ -13,6 +13,7 @@ refresh token expires, the user's index until that user's longest-lived session 
 """
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
+from tokens import clock
 from tokens.conf import token_settings
 from tokens.exceptions import StoreMisconfigured, StoreUnavailable
 
@@ -81,6 +83,20 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 return {'reused'}
+""")
+
+# A password change keeps the session (same id) but starts a new generation: every
+# token issued before it is refused, and the new refresh token is the only current one.
+# KEYS: session. ARGV: generation, fingerprint, new jti, now ms, idle lifetime s.
+_RESTART = Script(None, b"""
+local abs = redis.call('HGET', KEYS[1], 'abs')
+if not abs then return 0 end
+local now = tonumber(ARGV[4])
+local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[5]), tonumber(abs))
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'fp', ARGV[2], 'cur', ARGV[3], 'prev', '',
+           'rot', ARGV[4], 'last', ARGV[4], 'exp', tostring(exp))
+redis.call('PEXPIRE', KEYS[1], exp * 1000 - now)
+return exp
 """)
 
 # KEYS: session, index. ARGV: sid, generation ('' for any).
@@ -180,11 +196,31 @@ def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> b
         return bool(_REVOKE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
 
-def revoke_all(*, user_id: str) -> int:
-    """End every session of a user; returns how many were live."""
+def restart(
+    *,
+    user_id: str,
+    session_id: str,
+    generation: int,
+    fingerprint: str,
+    new_jti: str,
+    now_ms: int,
+    idle_seconds: int,
+) -> Rotation:
+    """Move a session to a new generation with `new_jti` as its only current refresh token."""
+    args = [generation, fingerprint, new_jti, now_ms, idle_seconds]
+    with _connection() as (conn, key):
+        expires_at = _RESTART(keys=[_session_key(key, user_id, session_id)], args=args,
+                              client=conn)
+    if not expires_at:
+        return Rotation("gone")
+    return Rotation("rotated", new_jti, now_ms, int(expires_at))
+
+
+def revoke_all(*, user_id: str, keep: str | None = None) -> int:
+    """End every session of a user (but `keep`, when given); returns how many were live."""
     with _connection() as (conn, key):
         index = _index_key(key, user_id)
-        session_ids = [_text(sid) for sid in conn.smembers(index)]
+        session_ids = [sid for sid in map(_text, conn.smembers(index)) if sid != keep]
         if not session_ids:
             return 0
         pipe = conn.pipeline(transaction=True)
@@ -216,6 +252,131 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
         if record and _text(record[b"fp"]) == fingerprint
     ]
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+
+@dataclass
+class PurgeReport:
+    """What a purge found (and, unless a dry run, removed or repaired)."""
+
+    keys_scanned: int = 0
+    dead_sessions: int = 0
+    stale_index_entries: int = 0
+    expiries_restored: int = 0
+    unrecognised_keys: int = 0
+
+
+def purge(
+    *,
+    fingerprints: Callable[[set[str]], dict[str, str]],
+    batch_size: int,
+    dry_run: bool,
+    progress: Callable[[PurgeReport], None] = lambda report: None,
+) -> PurgeReport:
+    """Remove what TTLs cannot: sessions of deleted users or older passwords, stale index
+    entries, and records that lost their expiry. `fingerprints` maps user ids to the
+    current password fingerprint of the users that still exist."""
+    report = PurgeReport()
+    with _connection() as (conn, key):
+        for batch in _scan_batches(conn, key, batch_size):
+            report.keys_scanned += len(batch)
+            sessions, indexes = _parse_keys(batch, report)
+            _purge_sessions(conn, key, sessions, fingerprints, dry_run, report)
+            _purge_indexes(conn, key, indexes, dry_run, report)
+            progress(report)
+    return report
+
+
+def purge_all(*, batch_size: int) -> int:
+    """Emergency: delete every key of the token store; returns how many sessions ended."""
+    ended = 0
+    with _connection() as (conn, key):
+        for batch in _scan_batches(conn, key, batch_size):
+            ended += sum(1 for raw in batch if (m := _KEY_SHAPE.search(raw)) and m["sid"])
+            conn.unlink(*batch)
+    return ended
+
+
+# Parses our own keys whatever the cache's prefix and version: the key function keeps the
+# raw key at the end (Django's default: "<prefix>:<version>:<key>").
+_KEY_SHAPE = re.compile(
+    rf"{KEY_PREFIX}:\{{(?P<uid>[^}}]+)\}}:(?:s:(?P<sid>[A-Za-z0-9_-]+)|sessions)$"
+)
+
+
+def _scan_batches(conn: Redis, key: KeyFunc, batch_size: int) -> Iterator[list[str]]:
+    # SCAN, never KEYS: it walks the keyspace in steps without blocking Redis.
+    batch: list[str] = []
+    for raw in conn.scan_iter(match=key(f"{KEY_PREFIX}:*"), count=batch_size):
+        batch.append(_text(raw))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _parse_keys(batch: list[str], report: PurgeReport):
+    sessions, indexes = [], []
+    for raw in batch:
+        match = _KEY_SHAPE.search(raw)
+        if match is None:
+            report.unrecognised_keys += 1
+        elif match["sid"]:
+            sessions.append((raw, match["uid"], match["sid"]))
+        else:
+            indexes.append((raw, match["uid"]))
+    return sessions, indexes
+
+
+def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
+    if not sessions:
+        return
+    pipe = conn.pipeline(transaction=False)
+    for raw, _, _ in sessions:
+        pipe.hmget(raw, "fp", "exp")
+        pipe.pttl(raw)
+    replies = pipe.execute()
+    current = fingerprints({uid for _, uid, _ in sessions})
+    now_ms = int(clock.now() * 1000)
+    pipe = conn.pipeline(transaction=False)
+    for (raw, uid, sid), (fp, exp), ttl in zip(sessions, replies[::2], replies[1::2]):
+        if fp is None:
+            continue  # expired between SCAN and now
+        if current.get(uid) != _text(fp):
+            report.dead_sessions += 1
+            pipe.delete(raw)
+            pipe.srem(_index_key(key, uid), sid)
+        elif ttl == -1:
+            report.expiries_restored += 1
+            remaining = int(exp or 0) * 1000 - now_ms
+            if remaining > 0:
+                pipe.pexpire(raw, remaining)
+            else:
+                pipe.delete(raw)
+    if not dry_run:
+        pipe.execute()
+
+
+def _purge_indexes(conn, key, indexes, dry_run, report) -> None:
+    if not indexes:
+        return
+    pipe = conn.pipeline(transaction=False)
+    for raw, _ in indexes:
+        pipe.smembers(raw)
+    members = [[_text(sid) for sid in reply] for reply in pipe.execute()]
+    pipe = conn.pipeline(transaction=False)
+    for (_, uid), sids in zip(indexes, members):
+        for sid in sids:
+            pipe.exists(_session_key(key, uid, sid))
+    exists = iter(pipe.execute())
+    pipe = conn.pipeline(transaction=False)
+    for (raw, _), sids in zip(indexes, members):
+        stale = [sid for sid in sids if not next(exists)]
+        if stale:
+            report.stale_index_entries += len(stale)
+            pipe.srem(raw, *stale)
+    if not dry_run:
+        pipe.execute()
 
 
 def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:

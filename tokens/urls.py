@@ -9,6 +9,7 @@ urlpatterns = [
     path("token/refresh/", views.RefreshTokenView.as_view(), name="refresh"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
+    path("password/", views.PasswordChangeView.as_view(), name="password"),
     path("sessions/", views.SessionListView.as_view(), name="sessions"),
     re_path(
         r"^sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})/$",

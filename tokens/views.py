@@ -13,6 +13,7 @@ from tokens.serializers import (
     ErrorSerializer,
     MeSerializer,
     ObtainSerializer,
+    PasswordChangeSerializer,
     RefreshTokenSerializer,
     SessionSerializer,
     TokenPairSerializer,
@@ -99,8 +100,24 @@ class LogoutAllView(APIView):
         summary="End every session of the current user.",
     )
     def post(self, request: Request) -> Response:
-        services.logout_all(user=request.user)
+        services.revoke_all_sessions(user_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
+        summary="Change the password: other sessions end, this one continues with a new pair.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.change_password(
+            user=request.user, claims=request.auth, client=client_info(request),
+            **serializer.validated_data,
+        )
+        return token_response(pair)
 
 
 class SessionListView(APIView):

@@ -1,0 +1,87 @@
+"""POST /api/auth/password/: other sessions end, this one continues under the same id."""
+
+import pytest
+
+from tests.conftest import PASSWORD, caches_at, free_port
+from tests.tokens.test_views import assert_error, me, refresh
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/auth/password/"
+NEW = "a much better passphrase 42"
+
+
+def change(api, access, old=PASSWORD, new=NEW):
+    return api.post(URL, {"old_password": old, "new_password": new}, format="json",
+                    HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(api, user, login):
+    current, other = login(user), login(user)
+    response = change(api, current["access_token"])
+    assert response.status_code == 200
+    new = response.json()
+    assert "no-store" in response["Cache-Control"]
+    # Every token issued before the change is refused, the caller's own included.
+    assert_error(me(api, current["access_token"]), 401, "session_revoked")
+    assert_error(refresh(api, current["refresh_token"]), 401, "session_revoked")
+    assert_error(refresh(api, other["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, other["access_token"]), 401, "session_revoked")
+    # The caller goes on, in the same session.
+    sessions = api.get("/api/auth/sessions/",
+                       HTTP_AUTHORIZATION=f"Bearer {new['access_token']}").json()
+    assert len(sessions) == 1 and sessions[0]["current"]
+    assert refresh(api, new["refresh_token"]).status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+
+
+def test_replaying_a_pre_change_refresh_token_does_not_end_the_new_session(api, user, login):
+    pair = login(user)
+    new = change(api, pair["access_token"]).json()
+    refresh(api, pair["refresh_token"])
+    assert refresh(api, new["refresh_token"]).status_code == 200
+
+
+def test_wrong_old_password_is_a_400_and_changes_nothing(api, user, login):
+    pair = login(user)
+    response = change(api, pair["access_token"], old="not it")
+    assert_error(response, 400, "invalid")
+    assert "old_password" in response.json()["errors"]
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert me(api, pair["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("weak", ["short", "12345678901", "password123", "alice1234"])
+def test_weak_new_password_is_a_400_with_validator_messages(api, user, login, weak):
+    response = change(api, login(user)["access_token"], new=weak)
+    assert_error(response, 400, "invalid")
+    assert response.json()["errors"]["new_password"]
+
+
+def test_password_change_needs_a_bearer_token(api):
+    assert_error(api.post(URL, {"old_password": PASSWORD, "new_password": NEW}, format="json"),
+                 401, "not_authenticated")
+
+
+def test_missing_fields_are_a_400(api, user, login):
+    response = api.post(URL, {}, format="json",
+                        HTTP_AUTHORIZATION=f"Bearer {login(user)['access_token']}")
+    assert_error(response, 400, "invalid")
+    assert set(response.json()["errors"]) == {"old_password", "new_password"}
+
+
+def test_redis_down_during_change_keeps_the_old_password(api, user, login, settings):
+    pair = login(user)
+    settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # reach the view without Redis
+    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+        assert change(api, pair["access_token"]).status_code == 503
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+def test_password_endpoint_is_in_the_schema(api):
+    paths = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+    assert "post" in paths["/api/auth/password/"]
