@@ -26,7 +26,7 @@ class Command(TokenCommand):
         if all:
             self._end_everything(batch_size, dry_run, interactive)
             return
-        self._batches = 0
+        self._batches, self._verbosity = 0, options["verbosity"]
         report = services.purge(batch_size=batch_size, dry_run=dry_run, progress=self._progress)
         verb = "Would remove" if dry_run else "Removed"
         self.stdout.write(
@@ -49,5 +49,5 @@ class Command(TokenCommand):
     def _progress(self, report) -> None:
         # Quiet on small keyspaces; a line every 10 batches on large ones (every batch at -v 2).
         self._batches += 1
-        if self.verbosity >= 2 or (self.verbosity and self._batches % 10 == 0):
+        if self._verbosity >= 2 or (self._verbosity and self._batches % 10 == 0):
             self.stderr.write(f"... scanned {report.keys_scanned} keys")

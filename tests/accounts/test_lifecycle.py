@@ -1,0 +1,57 @@
+"""Deleting or deactivating a user ends their sessions in Redis."""
+
+import pytest
+
+from tests.tokens.test_views import assert_error, me, refresh
+
+pytestmark = pytest.mark.django_db
+
+
+def keys(redis_conn):
+    return list(redis_conn.scan_iter(count=1000))
+
+
+def test_deleting_a_user_removes_their_sessions(user, make_user, login, redis_conn, api,
+                                                django_capture_on_commit_callbacks):
+    login(user), login(user)
+    bob = login(make_user(username="bob"))
+    tag = b"{%d}" % user.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
+    assert keys(redis_conn) and all(tag not in k for k in keys(redis_conn))
+    assert refresh(api, bob["refresh_token"]).status_code == 200
+
+
+def test_deactivating_a_user_ends_their_sessions(user, login, redis_conn, api,
+                                                 django_capture_on_commit_callbacks):
+    pair = login(user)
+    user.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+    assert keys(redis_conn) == []
+    user.is_active = True
+    user.save()
+    # Reactivation does not bring the sessions back.
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+
+
+def test_saving_an_active_user_keeps_their_sessions(user, login, api,
+                                                    django_capture_on_commit_callbacks):
+    pair = login(user)
+    user.first_name = "Alice"
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+    assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_rolled_back_deactivation_ends_nothing(user, login, api,
+                                                 django_capture_on_commit_callbacks):
+    pair = login(user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        user.is_active = False
+        user.save()
+    assert len(callbacks) == 1  # queued for commit, not run: a rollback would drop it
+    user.is_active = True
+    user.save()
+    assert refresh(api, pair["refresh_token"]).status_code == 200

@@ -1,0 +1,131 @@
+"""Ending users' sessions from the Django admin."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.test import override_settings
+
+from tests.conftest import caches_at, free_port
+from tests.tokens.test_views import assert_error, me, refresh
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    admin = make_user(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    return client
+
+
+def change_url(user):
+    return f"/admin/accounts/user/{user.pk}/change/"
+
+
+def revoke_url(user):
+    return f"/admin/accounts/user/{user.pk}/sessions/revoke/"
+
+
+def current_session_id(api, pair):
+    sessions = api.get("/api/auth/sessions/", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+    return next(s["id"] for s in sessions.json() if s["current"])
+
+
+def test_change_page_lists_live_sessions(admin_client, user, login):
+    login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.9.8.7")
+    page = admin_client.get(change_url(user))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="token-sessions"' in html
+    assert "Firefox/140" in html and "10.9.8.7" in html
+    assert "Revoke all sessions" in html
+    assert len(page.context["token_sessions"]) == 1
+
+
+def test_change_page_without_sessions_says_so(admin_client, user):
+    assert "No live sessions." in admin_client.get(change_url(user)).content.decode()
+
+
+def test_revoking_one_session_ends_it_and_is_logged(admin_client, api, user, login):
+    first, second = login(user), login(user)
+    target = current_session_id(api, first)
+    response = admin_client.post(revoke_url(user), {"session": target}, follow=True)
+    assert response.redirect_chain[-1][0] == change_url(user)
+    assert "Revoked 1 session" in response.content.decode()
+    assert_error(refresh(api, first["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, first["access_token"]), 401, "session_revoked")
+    assert refresh(api, second["refresh_token"]).status_code == 200
+    entry = LogEntry.objects.get(object_id=str(user.pk))
+    assert target in entry.get_change_message()
+
+
+def test_revoke_all_from_the_change_page(admin_client, api, user, login):
+    pairs = [login(user) for _ in range(3)]
+    response = admin_client.post(revoke_url(user), follow=True)
+    assert "Revoked 3 session(s)" in response.content.decode()
+    for pair in pairs:
+        assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+        assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+    assert "Revoked all sessions (3)" in LogEntry.objects.get().get_change_message()
+
+
+def test_changelist_action_revokes_selected_users_only(admin_client, api, user, make_user, login):
+    bob, carol = make_user(username="bob"), make_user(username="carol")
+    alice_pair, bob_pair, carol_pair = login(user), login(bob), login(carol)
+    response = admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "revoke_all_sessions", "_selected_action": [user.pk, bob.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Revoked 1 session(s) of alice" in response.content.decode()
+    for pair in (alice_pair, bob_pair):
+        assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert refresh(api, carol_pair["refresh_token"]).status_code == 200
+    assert LogEntry.objects.count() == 2
+
+
+@pytest.fixture
+def viewer_client(client, make_user):
+    """Staff who may view users but not change them."""
+    viewer = make_user(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    return client
+
+
+def test_view_only_staff_see_no_sessions_and_cannot_revoke(viewer_client, api, user, login):
+    pair = login(user)
+    page = viewer_client.get(change_url(user))
+    assert page.status_code == 200
+    assert 'id="token-sessions"' not in page.content.decode()
+    assert viewer_client.post(revoke_url(user)).status_code == 403
+    action_form = viewer_client.get("/admin/accounts/user/").context["action_form"]
+    choices = dict(action_form.fields["action"].choices) if action_form else {}
+    assert "revoke_all_sessions" not in choices
+    assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_anonymous_is_sent_to_the_admin_login(client, user):
+    response = client.post(revoke_url(user))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_revoking_an_ended_session_says_so(admin_client, user):
+    response = admin_client.post(revoke_url(user), {"session": "gone"}, follow=True)
+    assert "already ended" in response.content.decode()
+    assert not LogEntry.objects.exists()
+
+
+def test_revoke_needs_post(admin_client, user):
+    assert admin_client.get(revoke_url(user)).status_code == 405
+
+
+def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
+    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+        page = admin_client.get(change_url(user))
+        assert page.status_code == 200
+        assert "token store is unavailable" in page.content.decode()
+        response = admin_client.post(revoke_url(user), follow=True)
+        assert "nothing was revoked" in response.content.decode()
+    assert not LogEntry.objects.exists()
