@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import jwt as pyjwt
+
 from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
@@ -9,7 +11,14 @@ from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 from django_redis.cache import RedisCache
 
-from tokens.conf import ALGORITHMS, DURATIONS, MIN_KEY_BYTES, token_settings
+from tokens.conf import (
+    ALGORITHMS,
+    ASYMMETRIC_ALGORITHMS,
+    DURATIONS,
+    MIN_KEY_BYTES,
+    parse_rate,
+    token_settings,
+)
 
 CACHE_HINT = (
     "Point TOKENS['CACHE_ALIAS'] at a django-redis cache, e.g. CACHES['default'] = "
@@ -75,12 +84,37 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
     if algorithm not in ALGORITHMS:
         errors.append(Error(
             f"TOKENS['ALGORITHM'] is {algorithm!r}.",
-            hint=f"Use one of {', '.join(ALGORITHMS)} (deterministic HMAC signatures).",
+            hint=f"Use one of {', '.join(ALGORITHMS)} (deterministic signatures).",
             id="tokens.E008"))
+    elif algorithm in ASYMMETRIC_ALGORITHMS:
+        errors += _asymmetric_key_errors(algorithm)
     elif len(token_settings.SIGNING_KEY) < MIN_KEY_BYTES[algorithm]:
         errors.append(Error(
             f"TOKENS['SIGNING_KEY'] is shorter than {MIN_KEY_BYTES[algorithm]} bytes, "
             f"the minimum for {algorithm}.",
             hint="Use a longer random key, or leave it unset to derive one from SECRET_KEY.",
             id="tokens.E009"))
+    for name in ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP"):
+        try:
+            parse_rate(getattr(token_settings, name))
+        except (ValueError, KeyError, IndexError, AttributeError):
+            errors.append(Error(f"TOKENS[{name!r}] is not a rate like '5/m'.",
+                                hint="Use 'N/s', 'N/m', 'N/h' or 'N/d', or None for no limit.",
+                                id="tokens.E011"))
     return errors
+
+
+def _asymmetric_key_errors(algorithm: str) -> list[Error]:
+    """Both keys given (PEM) and loadable for `algorithm`."""
+    user_settings = getattr(settings, "TOKENS", None) or {}
+    algorithm_object = pyjwt.get_algorithm_by_name(algorithm)
+    for name, loader in (("SIGNING_KEY", "private"), ("VERIFYING_KEY", "public")):
+        if not user_settings.get(name):
+            return [Error(f"TOKENS['ALGORITHM'] is {algorithm}, so TOKENS[{name!r}] must be "
+                          f"the {loader} key (PEM).", id="tokens.E010")]
+        try:
+            algorithm_object.prepare_key(getattr(token_settings, name))
+        except (ValueError, TypeError, pyjwt.InvalidKeyError) as exc:
+            return [Error(f"TOKENS[{name!r}] is not a usable {algorithm} {loader} key: {exc}",
+                          id="tokens.E010")]
+    return []

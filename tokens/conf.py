@@ -15,11 +15,15 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_MAX_LIFETIME": timedelta(days=90),
     "ROTATION_LEEWAY": timedelta(seconds=10),
     "CACHE_ALIAS": "default",
-    "SIGNING_KEY": None,  # None: derived from SECRET_KEY
+    "SIGNING_KEY": None,  # None: derived from SECRET_KEY (HMAC algorithms only)
+    "VERIFYING_KEY": None,  # the public key (PEM), for RS* and EdDSA
     "ALGORITHM": "HS256",
     "ISSUER": "django-token-service",
     "AUDIENCE": "django-token-service-api",
     "CHECK_SESSION_ON_ACCESS": True,
+    # Failed logins allowed per username and per client IP ("N/s|m|h|d"; None: no limit).
+    "LOGIN_FAILURES_PER_USERNAME": "5/m",
+    "LOGIN_FAILURES_PER_IP": "20/m",
 }
 
 DURATIONS = (
@@ -29,9 +33,12 @@ DURATIONS = (
     "ROTATION_LEEWAY",
 )
 
-# Only HMAC algorithms: their signatures are deterministic, which lets a replay inside
-# the rotation leeway be answered with the very same successor token without storing it.
-ALGORITHMS = ("HS256", "HS384", "HS512")
+# Only algorithms with deterministic signatures (HMAC, RSA PKCS#1 v1.5, Ed25519): a replay
+# inside the rotation leeway is answered with the very same successor token, re-signed
+# from its stored claims rather than stored itself. ECDSA and RSA-PSS are randomised.
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "EdDSA")
+ALGORITHMS = HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS
 
 # RFC 7518 3.2: an HMAC key at least as long as the hash output.
 MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -45,17 +52,34 @@ class TokenSettings:
             raise AttributeError(f"Invalid TOKENS setting: {name!r}")
         user_settings = getattr(settings, "TOKENS", None) or {}
         value = user_settings.get(name, DEFAULTS[name])
-        if name == "SIGNING_KEY":
-            return _key_bytes(value)
+        if name in ("SIGNING_KEY", "VERIFYING_KEY"):
+            return _key_bytes(value, derive=name == "SIGNING_KEY")
         return value
+
+    @property
+    def verifying_key(self) -> bytes:
+        """The key that checks signatures: the public key, or the HMAC secret itself."""
+        if self.ALGORITHM in ASYMMETRIC_ALGORITHMS:
+            return self.VERIFYING_KEY
+        return self.SIGNING_KEY
 
     def unknown_keys(self) -> list[str]:
         user_settings = getattr(settings, "TOKENS", None) or {}
         return sorted(set(user_settings) - set(DEFAULTS))
 
 
-def _key_bytes(value: str | bytes | None) -> bytes:
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
+    """'5/m' -> (5, 60): DRF's rate format; None means no limit."""
+    if rate is None:
+        return None
+    count, period = rate.split("/")
+    return int(count), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def _key_bytes(value: str | bytes | None, derive: bool) -> bytes:
     if value is None:
+        if not derive:
+            return b""
         # A key of its own (64 bytes, enough for HS512), so it is not SECRET_KEY itself.
         return salted_hmac("tokens.signing-key", "", algorithm="sha512").digest()
     return value.encode() if isinstance(value, str) else value

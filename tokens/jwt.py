@@ -42,7 +42,7 @@ def decode(token: str, *, typ: str) -> Claims:
     try:
         payload = jwt.decode(
             token,
-            token_settings.SIGNING_KEY,
+            token_settings.verifying_key,
             # Pinned: the algorithm is never taken from the token's header.
             algorithms=[token_settings.ALGORITHM],
             audience=token_settings.AUDIENCE,

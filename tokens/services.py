@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from tokens import clock, jwt, store
-from tokens.conf import token_settings
+from tokens.conf import parse_rate, token_settings
 from tokens.exceptions import (
     InvalidCredentials,
     SessionNotFound,
@@ -152,6 +152,34 @@ def change_password(
         if rotation.outcome == "gone":
             raise SessionRevoked()
     return _pair(claims.sub, claims.sid, claims.gen + 1, new_jti, now_ms, rotation.expires_at)
+
+
+THROTTLE_RATES = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILURES_PER_IP"}
+
+
+def record_login_failure(*, username: str | None, ip_address: str | None) -> None:
+    """Count a failed login against the username and the client IP (see tokens.throttling)."""
+    now_ms = _now_ms()
+    for scope, ident in (("username", throttle_username(username)), ("ip", ip_address)):
+        rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
+        if rate and ident:
+            store.record_login_failure(scope=scope, ident=ident, now_ms=now_ms,
+                                       window_seconds=rate[1])
+
+
+def login_wait(*, scope: str, ident: str) -> float | None:
+    """Seconds `ident` must wait before trying to log in again, or None."""
+    rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
+    if rate is None:
+        return None
+    limit, window = rate
+    return store.login_failure_wait(scope=scope, ident=ident, limit=limit, now_ms=_now_ms(),
+                                    window_seconds=window)
+
+
+def throttle_username(username: str | None) -> str | None:
+    # Case-folded: 'Alice' and 'alice' share one budget of failures.
+    return username.casefold() if username else None
 
 
 def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> store.PurgeReport:

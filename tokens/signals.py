@@ -1,4 +1,5 @@
-"""Lifecycle hooks: a deleted or deactivated user's sessions end. Receivers only call services.
+"""Lifecycle hooks: a deleted or deactivated user's sessions end, and failed logins are
+counted for throttling. Receivers only call services.
 
 They run after the transaction commits (a rolled-back change ends nothing). Should Redis be
 down then, the failure is logged and the sessions are refused anyway (the user is gone or
@@ -6,11 +7,15 @@ inactive); `manage.py purge_tokens` removes what is left.
 """
 
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from rest_framework.throttling import BaseThrottle
+
 from tokens import services
+from tokens.exceptions import StoreUnavailable
 
 
 def _end_sessions_after_commit(user_id: object) -> None:
@@ -26,3 +31,14 @@ def end_sessions_of_deleted_user(sender, instance, **kwargs) -> None:
 def end_sessions_of_deactivated_user(sender, instance, created, **kwargs) -> None:
     if not created and not instance.is_active:
         _end_sessions_after_commit(instance.pk)
+
+
+@receiver(user_login_failed)
+def count_failed_login(sender, credentials, request=None, **kwargs) -> None:
+    # Any failed authenticate() with a request counts (the API and the admin login alike).
+    ip_address = BaseThrottle().get_ident(request) if request is not None else None
+    try:
+        services.record_login_failure(username=credentials.get("username"),
+                                      ip_address=ip_address)
+    except StoreUnavailable:
+        pass  # logged by the store; the login itself has failed and says so

@@ -12,8 +12,10 @@ Every write sets a TTL equal to what it protects: a session key lives until its 
 refresh token expires, the user's index until that user's longest-lived session does.
 """
 
+import hashlib
 import logging
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -254,6 +256,34 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
 
+def record_login_failure(*, scope: str, ident: str, now_ms: int, window_seconds: int) -> None:
+    """Remember one failed login for `ident` (a username or an IP) for the window."""
+    window_ms = window_seconds * 1000
+    with _connection() as (conn, key):
+        throttle_key = _throttle_key(key, scope, ident)
+        pipe = conn.pipeline(transaction=True)
+        pipe.zadd(throttle_key, {f"{now_ms}:{secrets.token_hex(4)}": now_ms})
+        pipe.zremrangebyscore(throttle_key, 0, now_ms - window_ms)
+        pipe.pexpire(throttle_key, window_ms)
+        pipe.execute()
+
+
+def login_failure_wait(
+    *, scope: str, ident: str, limit: int, now_ms: int, window_seconds: int
+) -> float | None:
+    """Seconds until `ident` may try again, or None when under `limit` failures."""
+    window_ms = window_seconds * 1000
+    with _connection() as (conn, key):
+        throttle_key = _throttle_key(key, scope, ident)
+        pipe = conn.pipeline(transaction=False)
+        pipe.zcount(throttle_key, now_ms - window_ms, "+inf")
+        pipe.zrange(throttle_key, -limit, -limit, withscores=True)
+        count, oldest_counted = pipe.execute()
+    if count < limit or not oldest_counted:
+        return None
+    return max((oldest_counted[0][1] + window_ms - now_ms) / 1000, 0.001)
+
+
 @dataclass
 class PurgeReport:
     """What a purge found (and, unless a dry run, removed or repaired)."""
@@ -301,6 +331,7 @@ def purge_all(*, batch_size: int) -> int:
 _KEY_SHAPE = re.compile(
     rf"{KEY_PREFIX}:\{{(?P<uid>[^}}]+)\}}:(?:s:(?P<sid>[A-Za-z0-9_-]+)|sessions)$"
 )
+_THROTTLE_SHAPE = re.compile(rf"{KEY_PREFIX}:throttle:[a-z]+:[0-9a-f]{{32}}$")
 
 
 def _scan_batches(conn: Redis, key: KeyFunc, batch_size: int) -> Iterator[list[str]]:
@@ -320,7 +351,8 @@ def _parse_keys(batch: list[str], report: PurgeReport):
     for raw in batch:
         match = _KEY_SHAPE.search(raw)
         if match is None:
-            report.unrecognised_keys += 1
+            # Throttle keys always carry a TTL (set in the same transaction as the write).
+            report.unrecognised_keys += not _THROTTLE_SHAPE.search(raw)
         elif match["sid"]:
             sessions.append((raw, match["uid"], match["sid"]))
         else:
@@ -403,6 +435,12 @@ def _session_key(key: KeyFunc, user_id: str, session_id: str) -> str:
 
 def _index_key(key: KeyFunc, user_id: str) -> str:
     return key(f"{KEY_PREFIX}:{{{user_id}}}:sessions")
+
+
+def _throttle_key(key: KeyFunc, scope: str, ident: str) -> str:
+    # Hashed: fixed length and charset whatever the username, and no usernames in Redis.
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    return key(f"{KEY_PREFIX}:throttle:{scope}:{digest}")
 
 
 def _datetime(epoch_seconds: float) -> datetime:

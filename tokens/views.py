@@ -9,6 +9,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from tokens import services
+from tokens.throttling import IPLoginThrottle, UsernameLoginThrottle
 from tokens.serializers import (
     ErrorSerializer,
     MeSerializer,
@@ -51,9 +52,12 @@ class PublicView(APIView):
 
 
 class ObtainTokenView(PublicView):
+    throttle_classes = [UsernameLoginThrottle, IPLoginThrottle]
+
     @extend_schema(
         request=ObtainSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: ERROR,
+                   503: UNAVAILABLE},
         summary="Log in: start a session and get a token pair.",
     )
     def post(self, request: Request) -> Response:
