@@ -1,0 +1,59 @@
+"""The whole flow, logged at DEBUG: no token, signature, password or key in any log line."""
+
+import base64
+import logging
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.test import override_settings
+
+from tests.conftest import PASSWORD, caches_at, free_port
+from tokens.conf import token_settings
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "another long passphrase 77"
+
+
+def test_no_secret_reaches_the_logs(api, client, user, login, caplog):
+    caplog.set_level(logging.DEBUG)
+    secrets = [PASSWORD, NEW_PASSWORD, settings.SECRET_KEY,
+               token_settings.SIGNING_KEY.hex(),
+               base64.b64encode(token_settings.SIGNING_KEY).decode(),
+               base64.urlsafe_b64encode(token_settings.SIGNING_KEY).decode().rstrip("=")]
+
+    def remember(pair):
+        for token in (pair["access_token"], pair["refresh_token"]):
+            secrets.extend([token, token.split(".")[2]])
+        return pair
+
+    api.post("/api/auth/token/", {"username": "alice", "password": "wrong guess 1"}, format="json")
+    client.post("/admin/login/", {"username": "alice", "password": "wrong guess 2"})
+    secrets += ["wrong guess 1", "wrong guess 2"]
+    first = remember(login(user, HTTP_USER_AGENT="pytest"))
+    second = remember(api.post("/api/auth/token/refresh/",
+                               {"refresh_token": first["refresh_token"]}, format="json").json())
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {second['access_token']}"}
+    api.get("/api/auth/me/", **bearer)
+    api.get("/api/auth/sessions/", **bearer)
+    third = remember(api.post("/api/auth/password/",
+                              {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+                              format="json", **bearer).json())
+    api.post("/api/auth/token/refresh/", {"refresh_token": third["refresh_token"]}, format="json")
+    with time_machine.travel(timedelta(seconds=30)):  # reuse after the leeway: a warning
+        api.post("/api/auth/token/refresh/", {"refresh_token": third["refresh_token"]},
+                 format="json")
+    api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {third['access_token']}")
+    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+        api.post("/api/auth/token/refresh/", {"refresh_token": second["refresh_token"]},
+                 format="json")
+    api.post("/api/auth/logout/", {"refresh_token": first["refresh_token"]}, format="json")
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("reuse" in line for line in lines), "the flow did not reach the reuse warning"
+    assert any("unavailable" in line for line in lines), "the flow did not reach the outage"
+    leaked = [(s[:12], line[:80]) for s in secrets for line in lines if s and s in line]
+    assert leaked == []
+    assert all(s not in caplog.text for s in secrets)
