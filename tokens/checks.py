@@ -7,10 +7,12 @@ import jwt as pyjwt
 from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 from django_redis.cache import RedisCache
+from django_redis.serializers.pickle import PickleSerializer
 
+from tokens import store
 from tokens.conf import (
     ALGORITHMS,
     ASYMMETRIC_ALGORITHMS,
@@ -19,6 +21,7 @@ from tokens.conf import (
     parse_rate,
     token_settings,
 )
+from tokens.exceptions import StoreUnavailable
 
 CACHE_HINT = (
     "Point TOKENS['CACHE_ALIAS'] at a django-redis cache, e.g. CACHES['default'] = "
@@ -118,3 +121,57 @@ def _asymmetric_key_errors(algorithm: str) -> list[Error]:
             return [Error(f"TOKENS[{name!r}] is not a usable {algorithm} {loader} key: {exc}",
                           id="tokens.E010")]
     return []
+
+
+@register(Tags.caches, deploy=True)
+def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
+    """The Redis behind the token cache must neither evict tokens nor forget them on restart."""
+    if check_token_cache():
+        return []  # reported as errors already
+    alias = token_settings.CACHE_ALIAS
+    try:
+        config = store.redis_config()
+    except StoreUnavailable as exc:
+        return [Warning(f"The token Redis (cache {alias!r}) is unreachable: {exc}",
+                        hint="Start Redis or fix REDIS_URL; eviction and persistence could "
+                             "not be verified.", id="tokens.W003")]
+    if config is None:
+        return [Warning(
+            f"The token Redis (cache {alias!r}) refuses the CONFIG command, so eviction "
+            "and persistence could not be verified.",
+            hint="Check by hand (or in your provider's console) that maxmemory-policy is "
+                 "noeviction and that AOF or RDB persistence is on.", id="tokens.W004")]
+    warnings = []
+    policy = config.get("maxmemory-policy", "")
+    if policy != "noeviction":
+        warnings.append(Warning(
+            f"The token Redis evicts keys under memory pressure (maxmemory-policy {policy}): "
+            "sessions would vanish and users be logged out. Tokens carry TTLs, so volatile-* "
+            "policies evict them too.",
+            hint="Set maxmemory-policy noeviction on a Redis that holds tokens.",
+            id="tokens.W001"))
+    if config.get("appendonly") != "yes" and not config.get("save", "").strip():
+        warnings.append(Warning(
+            "The token Redis has no persistence (appendonly no and no save points): a "
+            "Redis restart logs everyone out.",
+            hint="Turn on AOF (appendonly yes) or RDB save points.", id="tokens.W002"))
+    return warnings
+
+
+@register(Tags.caches, Tags.security, deploy=True)
+def check_token_serializer(app_configs=None, **kwargs) -> list[Warning]:
+    """A pickle serializer lets whoever can write to Redis run code in the API."""
+    config = settings.CACHES.get(token_settings.CACHE_ALIAS, {})
+    path = config.get("OPTIONS", {}).get(
+        "SERIALIZER", "django_redis.serializers.pickle.PickleSerializer")
+    try:
+        pickles = issubclass(import_string(path), PickleSerializer)
+    except ImportError:
+        return []
+    if not pickles:
+        return []
+    return [Warning(
+        f"The token cache {token_settings.CACHE_ALIAS!r} uses a pickle serializer: whoever "
+        "can write to Redis could run code in the API.",
+        hint="Set CACHES[alias]['OPTIONS']['SERIALIZER'] = "
+             "'django_redis.serializers.json.JSONSerializer'.", id="tokens.W005")]

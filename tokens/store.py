@@ -26,7 +26,7 @@ from django.core.cache import InvalidCacheBackendError, caches
 from django_redis.cache import RedisCache
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from tokens import clock
 from tokens.conf import token_settings
@@ -282,6 +282,16 @@ def login_failure_wait(
     if count < limit or not oldest_counted:
         return None
     return max((oldest_counted[0][1] + window_ms - now_ms) / 1000, 0.001)
+
+
+def redis_config() -> dict[str, str] | None:
+    """The token Redis's eviction and persistence settings; None if CONFIG is refused."""
+    with _connection() as (conn, key):
+        try:
+            config = conn.config_get("maxmemory-policy", "appendonly", "save")
+        except ResponseError:
+            return None  # managed Redis often disables or renames CONFIG
+    return {_text(name): _text(value) for name, value in config.items()}
 
 
 @dataclass
