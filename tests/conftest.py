@@ -2,6 +2,7 @@
 
 import copy
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -33,6 +34,7 @@ class RedisServer:
     port: int
     process: subprocess.Popen
     directory: Path
+    args: list[str]
 
     @property
     def url(self) -> str:
@@ -45,14 +47,27 @@ class RedisServer:
             pytest.exit("redis-server not found: run `make test`, which installs it.", returncode=2)
         directory = Path(tempfile.mkdtemp(prefix="tokens-redis-"))
         port = free_port()
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--save", "", "--appendonly", "no", *extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        server = cls(port, process, directory)
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                "--save", "", "--appendonly", "no", *extra_args]
+        server = cls(port, cls._spawn(args), directory, args)
         server.wait_until_ready()
         return server
+
+    @staticmethod
+    def _spawn(args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self) -> None:
+        """Stop the process abruptly (SIGKILL), keeping its data directory."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start again on the same port and data directory."""
+        self.kill()
+        self.process = self._spawn(self.args)
+        self.wait_until_ready()
 
     def wait_until_ready(self, seconds: float = 10) -> None:
         client = redis.Redis(port=self.port, socket_timeout=0.5)
@@ -68,8 +83,8 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            self.process.send_signal(signal.SIGCONT)  # in case a test left it stopped
+        self.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -11,17 +13,24 @@ class PasswordChangeSerializer(serializers.Serializer):
     new_password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 
-class TokenField(serializers.CharField):
-    """A token is a JSON string; numbers and other types are malformed input (400)."""
+@extend_schema_field(OpenApiTypes.STR)
+class TokenField(serializers.Field):
+    """A token is a JSON string: any other type is malformed input (400), while any string,
+    however odd (empty, NUL bytes), is judged by the token service (401, or 204 on logout)."""
+
+    default_error_messages = {"invalid": "Must be a string."}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return data
+
+    def to_representation(self, value):
+        return value
 
 
 class RefreshTokenSerializer(serializers.Serializer):
-    refresh_token = TokenField(trim_whitespace=False)
+    refresh_token = TokenField()
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -52,7 +61,7 @@ class SessionSerializer(serializers.Serializer):
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="Email address; empty when none is set.")
 
 
 class ErrorSerializer(serializers.Serializer):

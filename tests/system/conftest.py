@@ -1,0 +1,163 @@
+"""Real processes on loopback: gunicorn API servers and redis-server, started and stopped here."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_TIMEOUT = 10  # seconds: a hung worker fails the test instead of hanging it
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict
+    headers: dict
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("code")
+
+
+def call(base: str, method: str, path: str, body: dict | None = None, token: str | None = None,
+         timeout: float = CLIENT_TIMEOUT) -> Reply:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status, headers = response.read(), response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw, status, headers = error.read(), error.code, dict(error.headers)
+    return Reply(status, json.loads(raw) if raw else {}, headers)
+
+
+@dataclass
+class Project:
+    """A database and a Redis shared by every API server of one test."""
+
+    directory: Path
+    redis: RedisServer
+    servers: list = field(default_factory=list)
+
+    def env(self, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "tests.system.settings",
+            "DJANGO_SECRET_KEY": "system-tests-only-secret-key-0123456789-abcdefghijklmnop",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
+            "REDIS_URL": self.redis.url,
+            **extra,
+        })
+        return env
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(),
+                       check=True, capture_output=True, timeout=120)
+
+    def start_api(self, **env) -> "ApiServer":
+        server = ApiServer.start(self.env(**env), self.directory)
+        self.servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.redis.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class ApiServer:
+    """gunicorn with 2 sync workers on a free loopback port."""
+
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, env: dict, directory: Path) -> "ApiServer":
+        port = free_port()
+        log = directory / f"gunicorn-{port}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+             f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30", "--graceful-timeout", "5"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        )
+        server = cls(port, process, log)
+        server.wait_until_ready()
+        return server
+
+    def wait_until_ready(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                if call(self.base, "GET", "/api/auth/me/", timeout=2).status == 401:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start:\n{self.log.read_text()[-2000:]}")
+
+    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None):
+        return call(self.base, method, path, body, token)
+
+    def login(self, username: str = "alice") -> dict:
+        reply = self.call("POST", "/api/auth/token/", {"username": username, "password": PASSWORD})
+        assert reply.status == 200, reply
+        return reply.body
+
+    def refresh(self, token: str) -> Reply:
+        return self.call("POST", "/api/auth/token/refresh/", {"refresh_token": token})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_project(*redis_args: str) -> Project:
+    directory = Path(tempfile.mkdtemp(prefix="tokens-system-"))
+    project = Project(directory, RedisServer.start(*redis_args))
+    try:
+        project.manage("migrate", "--noinput")
+        project.manage("shell", "-c",
+                       "from django.contrib.auth import get_user_model; "
+                       f"get_user_model().objects.create_user('alice', password={PASSWORD!r})")
+    except Exception:
+        project.stop()
+        raise
+    return project
+
+
+@pytest.fixture
+def project():
+    project = start_project("--appendonly", "yes", "--appendfsync", "always")
+    yield project
+    project.stop()
