@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run test install redis-server redis redis-stop migrate superuser clean
+.PHONY: run test bench install redis-server wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -60,5 +60,24 @@ superuser: install migrate
 test: install redis-server
 	$(BIN)/python -m pytest
 
+# The benchmark has its own environment: the peer (simplejwt) never enters the project's.
+BENCH_VENV := bench/.venv
+
+$(BENCH_VENV)/.installed: requirements.txt bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements.txt -r bench/requirements.txt
+	touch $@
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk not found: sudo apt-get install wrk"; exit 1; fi; }
+
+# Writes bench/results.md and bench/results.json (about 8 minutes; BENCH_DURATION=2 for a quick look).
+bench: $(BENCH_VENV)/.installed redis-server wrk
+	$(BENCH_VENV)/bin/python bench/run.py
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache

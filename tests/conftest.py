@@ -1,14 +1,6 @@
 """Shared fixtures: a real redis-server per test session, API clients, users."""
 
 import copy
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
@@ -18,74 +10,9 @@ from django_redis import get_redis_connection
 from model_bakery import baker
 from rest_framework.test import APIClient
 
+from tests.servers import RedisServer, free_port
+
 PASSWORD = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class RedisServer:
-    """A redis-server process on a loopback port, started and stopped by the tests."""
-
-    port: int
-    process: subprocess.Popen
-    directory: Path
-    args: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @classmethod
-    def start(cls, *extra_args: str) -> "RedisServer":
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.exit("redis-server not found: run `make test`, which installs it.", returncode=2)
-        directory = Path(tempfile.mkdtemp(prefix="tokens-redis-"))
-        port = free_port()
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                "--save", "", "--appendonly", "no", *extra_args]
-        server = cls(port, cls._spawn(args), directory, args)
-        server.wait_until_ready()
-        return server
-
-    @staticmethod
-    def _spawn(args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        """Stop the process abruptly (SIGKILL), keeping its data directory."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def restart(self) -> None:
-        """Start again on the same port and data directory."""
-        self.kill()
-        self.process = self._spawn(self.args)
-        self.wait_until_ready()
-
-    def wait_until_ready(self, seconds: float = 10) -> None:
-        client = redis.Redis(port=self.port, socket_timeout=0.5)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # in case a test left it stopped
-        self.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def caches_at(location: str) -> dict:
@@ -94,10 +21,18 @@ def caches_at(location: str) -> dict:
     return caches
 
 
+def unreachable_caches() -> dict:
+    """CACHES pointing the token cache at a loopback port where nothing listens."""
+    return caches_at(f"redis://127.0.0.1:{free_port()}/0")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
     """Every test session gets its own redis-server; the token cache points at it."""
-    server = RedisServer.start()
+    try:
+        server = RedisServer.start()
+    except FileNotFoundError as exc:
+        pytest.exit(f"{exc}: run `make test`, which installs it.", returncode=2)
     override = override_settings(CACHES=caches_at(server.url))
     override.enable()
     try:

@@ -3,6 +3,7 @@
 Nothing is captured at import time, so `override_settings(TOKENS=...)` takes effect at once.
 """
 
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -80,9 +81,15 @@ def _key_bytes(value: str | bytes | None, derive: bool) -> bytes:
     if value is None:
         if not derive:
             return b""
-        # A key of its own (64 bytes, enough for HS512), so it is not SECRET_KEY itself.
-        return salted_hmac("tokens.signing-key", "", algorithm="sha512").digest()
+        return _derived_key(settings.SECRET_KEY)
     return value.encode() if isinstance(value, str) else value
+
+
+@functools.lru_cache(maxsize=4)
+def _derived_key(secret_key: str) -> bytes:
+    # A key of its own (64 bytes, enough for HS512), so it is not SECRET_KEY itself.
+    # Cached by SECRET_KEY: read on every request, and a change of key is a new entry.
+    return salted_hmac("tokens.signing-key", "", secret=secret_key, algorithm="sha512").digest()
 
 
 token_settings = TokenSettings()

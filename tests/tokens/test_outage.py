@@ -5,7 +5,8 @@ import signal
 import pytest
 from django.test import override_settings
 
-from tests.conftest import PASSWORD, RedisServer, caches_at, free_port
+from tests.conftest import PASSWORD, caches_at, unreachable_caches
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def every_token_endpoint(api, pair):
 
 def test_redis_down_answers_503_and_nothing_is_lost(api, user, login):
     pair = login(user)
-    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+    with override_settings(CACHES=unreachable_caches()):
         for response in every_token_endpoint(api, pair):
             assert_unavailable(response)
     # Redis is back: the session issued before the outage still refreshes.
@@ -56,7 +57,7 @@ def test_hung_redis_answers_503_within_the_socket_timeout(api, user, login):
 
 def test_outage_is_logged_without_tokens(api, user, login, caplog):
     pair = login(user)
-    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+    with override_settings(CACHES=unreachable_caches()):
         api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
                  format="json")
     assert "Token store unavailable" in caplog.text

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import PASSWORD, caches_at, free_port
+from tests.conftest import PASSWORD, unreachable_caches
 from tests.tokens.test_views import assert_error, me, refresh
 from django.test import override_settings
 
@@ -76,7 +76,7 @@ def test_missing_fields_are_a_400(api, user, login):
 def test_redis_down_during_change_keeps_the_old_password(api, user, login, settings):
     pair = login(user)
     settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # reach the view without Redis
-    with override_settings(CACHES=caches_at(f"redis://127.0.0.1:{free_port()}/0")):
+    with override_settings(CACHES=unreachable_caches()):
         assert change(api, pair["access_token"]).status_code == 503
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
