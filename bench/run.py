@@ -27,7 +27,9 @@ DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 CONNECTIONS = 4  # wrk -t4 -c4: one connection per wrk thread, so each holds its own session
-WORKERS = 2
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "sync")
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 PASSWORD = "bench-password-0123"
 SECRET_KEY = "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -80,7 +82,7 @@ def prepare(target: Target, redis_url: str) -> None:
 
 
 class Server:
-    """gunicorn, 2 sync workers (1 thread each), on a free loopback port."""
+    """gunicorn, 2 workers (sync unless BENCH_WORKER_CLASS says otherwise), on a loopback port."""
 
     def __init__(self, target: Target, redis_url: str, **env: str) -> None:
         self.port = free_port()
@@ -89,7 +91,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()",
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS),
-             "--worker-class", "sync", "--threads", "1", "--timeout", "60",
+             "--worker-class", WORKER_CLASS, "--threads", str(THREADS), "--timeout", "60",
              "--backlog", "256"],
             cwd=ROOT, env=target.env(redis_url, **env), stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -191,58 +193,64 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def measure(name: str, server: Server, make_script) -> dict:
-    """Warm up, then RUNS fixed-time runs; the median run by requests/s is reported."""
-    print(f"  {name}: ", end="", flush=True)
-    wrk(server.base, make_script(), WARMUP)
-    runs = []
-    for _ in range(RUNS):
-        runs.append(wrk(server.base, make_script(), DURATION))
-        print(f"{runs[-1]['rps']:.0f} ", end="", flush=True)
-    print("req/s")
-    return {
-        "runs": runs,
-        "rps": statistics.median(r["rps"] for r in runs),
-        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-        "errors": sum(r["errors"] for r in runs),
-        "requests": sum(r["requests"] for r in runs),
-    }
+@dataclass
+class Scenario:
+    target: Target
+    name: str
+    server: Server
+    make_script: object  # () -> wrk Lua script; called afresh for every run
+    runs: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "runs": self.runs,
+            "rps": statistics.median(r["rps"] for r in self.runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in self.runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in self.runs),
+            "errors": sum(r["errors"] for r in self.runs),
+            "requests": sum(r["requests"] for r in self.runs),
+        }
 
 
-def bench_target(target: Target, redis_url: str) -> dict:
-    print(f"{target.name}:")
-    prepare(target, redis_url)
-    results = {}
-    fast = Server(target, redis_url, BENCH_FAST_HASHER="1")
-    try:
-        login = {"username": "benchfast", "password": PASSWORD}
-        access = fast.post(target.obtain, login)[target.access_field]
-        results["ping"] = measure("ping", fast, lambda: script_get("/ping/"))
-        results["me"] = measure("me", fast, lambda: script_get(target.me, access))
-        results["refresh"] = measure("refresh", fast, lambda: script_refresh(
-            target, [fast.post(target.obtain, login)[target.refresh_field]
-                     for _ in range(CONNECTIONS)]))
-        results["obtain (fast hasher)"] = measure(
-            "obtain (fast hasher)", fast, lambda: script_post(target.obtain, login))
-    finally:
-        fast.stop()
-    if target is OURS:
-        unchecked = Server(target, redis_url, BENCH_FAST_HASHER="1", BENCH_SESSION_CHECK="0")
-        try:
-            access = unchecked.post(target.obtain, login)[target.access_field]
-            results["me (session check off)"] = measure(
-                "me (session check off)", unchecked, lambda: script_get(target.me, access))
-        finally:
-            unchecked.stop()
-    default = Server(target, redis_url)
-    try:
-        results["obtain (default hasher)"] = measure(
-            "obtain (default hasher)", default,
-            lambda: script_post(target.obtain, {"username": "bench", "password": PASSWORD}))
-    finally:
-        default.stop()
-    return results
+def scenarios_of(target: Target, fast: Server, unchecked: Server | None,
+                 default: Server) -> list[Scenario]:
+    login = {"username": "benchfast", "password": PASSWORD}
+    access = fast.post(target.obtain, login)[target.access_field]
+
+    def fresh_sessions() -> str:
+        tokens = [fast.post(target.obtain, login)[target.refresh_field]
+                  for _ in range(CONNECTIONS)]
+        return script_refresh(target, tokens)
+
+    scenarios = [
+        Scenario(target, "ping", fast, lambda: script_get("/ping/")),
+        Scenario(target, "me", fast, lambda: script_get(target.me, access)),
+        Scenario(target, "refresh", fast, fresh_sessions),
+        Scenario(target, "obtain (fast hasher)", fast, lambda: script_post(target.obtain, login)),
+        Scenario(target, "obtain (default hasher)", default, lambda: script_post(
+            target.obtain, {"username": "bench", "password": PASSWORD})),
+    ]
+    if unchecked is not None:
+        unchecked_access = unchecked.post(target.obtain, login)[target.access_field]
+        scenarios.insert(2, Scenario(target, "me (session check off)", unchecked,
+                                     lambda: script_get(target.me, unchecked_access)))
+    return scenarios
+
+
+def run_scenarios(scenarios: list[Scenario]) -> None:
+    """Warm each up, then RUNS rounds in which every scenario runs once.
+
+    Rounds, rather than all runs of one scenario back to back: this machine's speed drifts
+    by tens of percent over minutes, and the targets compare scenarios with each other.
+    """
+    for scenario in scenarios:
+        wrk(scenario.server.base, scenario.make_script(), WARMUP)
+    for round_number in range(1, RUNS + 1):
+        print(f"round {round_number}/{RUNS}:")
+        for scenario in scenarios:
+            scenario.runs.append(wrk(scenario.server.base, scenario.make_script(), DURATION))
+            print(f"  {scenario.target.name:9} {scenario.name:25} "
+                  f"{scenario.runs[-1]['rps']:8.0f} req/s", flush=True)
 
 
 def subprocess_json(target: Target, redis_url: str, module: str) -> dict:
@@ -270,10 +278,12 @@ def machine(redis_version: str) -> dict:
         "django": django.get_version(),
         "djangorestframework": rest_framework.VERSION,
         "djangorestframework-simplejwt": rest_framework_simplejwt.__version__,
-        "server": f"gunicorn, {WORKERS} workers, worker class sync, 1 thread each",
+        "server": f"gunicorn, {WORKERS} workers, worker class {WORKER_CLASS}, "
+                  f"{THREADS} thread(s) each",
         "client": f"wrk -t{CONNECTIONS} -c{CONNECTIONS}, keep-alive, on the same 2 cores",
         "database": "SQLite (both)",
-        "runs": f"{WARMUP}s warm-up, then {RUNS} runs of {DURATION}s; median reported",
+        "runs": f"{WARMUP}s warm-up each, then {RUNS} rounds in which every scenario runs "
+                f"{DURATION}s; the median of the {RUNS} runs is reported",
     }
 
 
@@ -281,19 +291,41 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: run `make bench`, which installs it.")
     redis_server = RedisServer.start()
+    servers: list[Server] = []
+
+    def serve(target: Target, **env: str) -> Server:
+        servers.append(Server(target, redis_server.url, **env))
+        return servers[-1]
+
     try:
         import redis
 
         redis_version = redis.Redis(port=redis_server.port).info()["redis_version"]
         results = {"machine": machine(redis_version)}
+        scenarios = []
         for target in (OURS, PEER):
-            results[target.name] = bench_target(target, redis_server.url)
+            prepare(target, redis_server.url)
+            scenarios += scenarios_of(
+                target,
+                fast=serve(target, BENCH_FAST_HASHER="1"),
+                unchecked=serve(target, BENCH_FAST_HASHER="1", BENCH_SESSION_CHECK="0")
+                if target is OURS else None,
+                default=serve(target),
+            )
+        run_scenarios(scenarios)
+        for target in (OURS, PEER):
+            results[target.name] = {s.name: s.summary() for s in scenarios if s.target is target}
+        for server in servers:
+            server.stop()
+        servers.clear()
         results["counts"] = {
             "ours": subprocess_json(OURS, redis_server.url, "bench.counts"),
             "simplejwt": subprocess_json(PEER, redis_server.url, "bench.counts"),
         }
         results["memory"] = subprocess_json(OURS, redis_server.url, "bench.memory")
     finally:
+        for server in servers:
+            server.stop()
         redis_server.stop()
         for target in (OURS, PEER):
             shutil.rmtree(target.directory, ignore_errors=True)

@@ -4,28 +4,24 @@ Services raise domain errors (tokens.exceptions) and know nothing of HTTP; they 
 Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 """
 
-import functools
 import logging
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, get_user_model, password_validation, user_logged_in
+from django.contrib.auth import authenticate, password_validation, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest
-from django.utils.crypto import salted_hmac
 
-from tokens import clock, jwt, store
+from tokens import clock, jwt, store, users
 from tokens.conf import parse_rate, token_settings
 from tokens.exceptions import (
     InvalidCredentials,
     SessionNotFound,
     SessionRevoked,
-    TokenInvalid,
     TokenReused,
     TokenServiceError,
-    UserInactive,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,7 +63,7 @@ def obtain_pair(
         session_id=session_id,
         jti=jti,
         generation=FIRST_GENERATION,
-        fingerprint=password_fingerprint(user),
+        fingerprint=users.password_fingerprint(user),
         now_ms=now_ms,
         expires_at=expires_at,
         absolute_expires_at=absolute_expires_at,
@@ -86,7 +82,7 @@ def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         session_id=claims.sid,
         jti=claims.jti,
         generation=claims.gen,
-        fingerprint=_fingerprint(_active_password(claims.sub)),
+        fingerprint=users.fingerprint(users.active_password(claims.sub)),
         new_jti=_new_id(),
         now_ms=_now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
@@ -144,7 +140,7 @@ def change_password(
             user_id=claims.sub,
             session_id=claims.sid,
             generation=claims.gen + 1,
-            fingerprint=password_fingerprint(user),
+            fingerprint=users.password_fingerprint(user),
             new_jti=new_jti,
             now_ms=now_ms,
             idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
@@ -185,7 +181,7 @@ def throttle_username(username: str | None) -> str | None:
 def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> store.PurgeReport:
     """Clean the store of what TTLs cannot remove (see store.purge)."""
     return store.purge(
-        fingerprints=_current_fingerprints, batch_size=batch_size, dry_run=dry_run,
+        fingerprints=users.current_fingerprints, batch_size=batch_size, dry_run=dry_run,
         progress=progress,
     )
 
@@ -198,12 +194,12 @@ def purge_all(*, batch_size: int) -> int:
 def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Claims]:
     """The user and claims of a valid access token whose session is still live."""
     claims = jwt.decode(access_token, typ=jwt.ACCESS)
-    user = _active_user(claims.sub)
+    user = users.active_user(claims.sub)
     if token_settings.CHECK_SESSION_ON_ACCESS and not store.is_active(
         user_id=claims.sub,
         session_id=claims.sid,
         generation=claims.gen,
-        fingerprint=password_fingerprint(user),
+        fingerprint=users.password_fingerprint(user),
     ):
         raise SessionRevoked()
     return user, claims
@@ -211,23 +207,13 @@ def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Cla
 
 def list_sessions(*, user: AbstractBaseUser) -> list[store.Session]:
     """The user's live sessions, newest first."""
-    return store.list_sessions(user_id=str(user.pk), fingerprint=password_fingerprint(user))
+    return store.list_sessions(user_id=str(user.pk), fingerprint=users.password_fingerprint(user))
 
 
 def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
     """End one of the user's sessions; raises SessionNotFound if it is not theirs or not live."""
     if not store.revoke(user_id=str(user.pk), session_id=session_id):
         raise SessionNotFound()
-
-
-def password_fingerprint(user: AbstractBaseUser) -> str:
-    """Changes whenever the password does; a session remembers the one it was born with."""
-    return _fingerprint(user.password)
-
-
-def _fingerprint(password_hash: str) -> str:
-    secret = token_settings.SIGNING_KEY
-    return salted_hmac("tokens.password", password_hash, secret=secret).hexdigest()[:16]
 
 
 def _pair(
@@ -250,58 +236,6 @@ def _pair(
         refresh_expires_in=max(expires_at - now_s, 0),
         session_id=session_id,
     )
-
-
-def _current_fingerprints(user_ids: set[str]) -> dict[str, str]:
-    users = get_user_model()._default_manager.filter(pk__in=user_ids).only("pk", "password")
-    return {str(user.pk): password_fingerprint(user) for user in users}
-
-
-def _active_user(user_id: str) -> AbstractBaseUser:
-    """The token's user, by primary key; raises TokenInvalid if gone, UserInactive if inactive."""
-    model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(user_id)
-        user = next(iter(model._default_manager.raw(_select_by_pk(model), [pk])), None)
-    except (ValueError, ValidationError):
-        user = None
-    if user is None:
-        raise TokenInvalid("Token user not found.")
-    if not user.is_active:
-        raise UserInactive()
-    return user
-
-
-def _active_password(user_id: str) -> str:
-    """The password hash of the token's active user: all a refresh needs of the user row."""
-    model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(user_id)
-    except ValidationError:
-        raise TokenInvalid("Token user not found.") from None
-    with connection.cursor() as cursor:
-        cursor.execute(_select_by_pk(model, ("password", "is_active")), [pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise TokenInvalid("Token user not found.")
-    if not all(row[1:]):  # is_active, when the model has that field
-        raise UserInactive()
-    return row[0]
-
-
-@functools.lru_cache(maxsize=16)
-def _select_by_pk(model, names: tuple[str, ...] | None = None) -> str:
-    # Every request with a token loads its user by primary key. Raw SQL built once skips
-    # the ORM's per-call query compilation: on the bench machine ~120 us with raw() and
-    # ~30 us with a plain cursor, against ~300-570 us for .get(). raw() still applies the
-    # database converters and builds the model instance.
-    quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if names is None or f.attname in names]
-    if names is not None:
-        fields.sort(key=lambda f: names.index(f.attname))
-    columns = ", ".join(quote(field.column) for field in fields)
-    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} "
-            f"WHERE {quote(model._meta.pk.column)} = %s")
 
 
 def _new_id() -> str:

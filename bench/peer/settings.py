@@ -3,7 +3,6 @@ on the same database engine (SQLite from DATABASE_URL), server and client settin
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import dj_database_url
 

@@ -1,0 +1,78 @@
+"""The token's user: loaded by primary key on every request that carries a token, and the
+password fingerprint that ties a session to the password it was born with."""
+
+import functools
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import connections, router
+from django.utils.crypto import salted_hmac
+
+from tokens.conf import token_settings
+from tokens.exceptions import TokenInvalid, UserInactive
+
+
+def password_fingerprint(user: AbstractBaseUser) -> str:
+    """Changes whenever the password does; a session remembers the one it was born with."""
+    return fingerprint(user.password)
+
+
+def fingerprint(password_hash: str) -> str:
+    secret = token_settings.SIGNING_KEY
+    return salted_hmac("tokens.password", password_hash, secret=secret).hexdigest()[:16]
+
+
+def current_fingerprints(user_ids: set[str]) -> dict[str, str]:
+    users = get_user_model()._default_manager.filter(pk__in=user_ids).only("pk", "password")
+    return {str(user.pk): password_fingerprint(user) for user in users}
+
+
+def active_user(user_id: str) -> AbstractBaseUser:
+    """The token's user, by primary key; raises TokenInvalid if gone, UserInactive if inactive."""
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(user_id)
+        alias = router.db_for_read(model)
+        query = model._default_manager.db_manager(alias).raw(_select_by_pk(model, alias), [pk])
+        user = next(iter(query), None)
+    except (ValueError, ValidationError):
+        user = None
+    if user is None:
+        raise TokenInvalid("Token user not found.")
+    if not user.is_active:
+        raise UserInactive()
+    return user
+
+
+def active_password(user_id: str) -> str:
+    """The password hash of the token's active user: all a refresh needs of the user row."""
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(user_id)
+    except ValidationError:
+        raise TokenInvalid("Token user not found.") from None
+    alias = router.db_for_read(model)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_select_by_pk(model, alias, ("password", "is_active")), [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise TokenInvalid("Token user not found.")
+    if not all(row[1:]):  # is_active, when the model has that field
+        raise UserInactive()
+    return row[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _select_by_pk(model, alias: str, names: tuple[str, ...] | None = None) -> str:
+    # Every request with a token loads its user by primary key. Raw SQL built once skips
+    # the ORM's per-call query compilation: on the bench machine ~120 us with raw() and
+    # ~30 us with a plain cursor, against ~300-570 us for .get(). raw() still applies the
+    # database converters and builds the model instance.
+    quote = connections[alias].ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if names is None or f.attname in names]
+    if names is not None:
+        fields.sort(key=lambda f: names.index(f.attname))
+    columns = ", ".join(quote(field.column) for field in fields)
+    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} "
+            f"WHERE {quote(model._meta.pk.column)} = %s")
