@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import dj_database_url
 
+from config.settings import MIDDLEWARE as PROJECT_MIDDLEWARE
+
 SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -17,17 +19,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
 ]
-# The same middleware as the project (Django's stack for a project with an admin), so that
-# `ping` is the same framework ceiling for both and the difference is the token library.
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+# The project's own middleware (Django's stack for a project with an admin), so that `ping`
+# is the same framework ceiling for both and the difference is the token library.
+MIDDLEWARE = PROJECT_MIDDLEWARE
 ROOT_URLCONF = "bench.peer.urls"
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
