@@ -1,7 +1,5 @@
 """Shared fixtures: a real redis-server per test session, API clients, users."""
 
-import copy
-
 import pytest
 import redis
 from django.conf import settings
@@ -10,21 +8,8 @@ from django_redis import get_redis_connection
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from tests.servers import RedisServer, free_port
-
-PASSWORD = "correct horse battery staple"
-
-
-def caches_at(location: str) -> dict:
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["LOCATION"] = location
-    return caches
-
-
-def unreachable_caches() -> dict:
-    """CACHES pointing the token cache at a loopback port where nothing listens."""
-    return caches_at(f"redis://127.0.0.1:{free_port()}/0")
-
+from tests.helpers import PASSWORD, caches_at
+from tests.servers import RedisServer
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():

@@ -9,7 +9,7 @@ import time_machine
 from django.conf import settings
 from django.test import override_settings
 
-from tests.conftest import PASSWORD, unreachable_caches
+from tests.helpers import PASSWORD, unreachable_caches
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.tokens.test_views import assert_error, me, refresh
+from tests.helpers import assert_error, me, refresh
 
 pytestmark = pytest.mark.django_db
 

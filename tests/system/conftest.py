@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

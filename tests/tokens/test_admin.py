@@ -5,8 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from tests.conftest import unreachable_caches
-from tests.tokens.test_views import assert_error, me, refresh
+from tests.helpers import assert_error, me, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.test import override_settings
 
-from tests.tokens.test_views import assert_error, me, refresh
+from tests.helpers import assert_error, me, refresh
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db

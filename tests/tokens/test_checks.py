@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tokens.checks import check_token_cache, check_token_settings
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -7,8 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from tests.conftest import unreachable_caches
-from tests.tokens.test_views import assert_error, refresh
+from tests.helpers import assert_error, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ command, a pipeline, or a Lua script each count once. Counted at redis-py's sock
 import pytest
 from redis.connection import Connection
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from tests.conftest import caches_at
+from tests.helpers import caches_at
 from tests.servers import RedisServer, free_port
 from tokens.checks import check_token_redis, check_token_serializer
 

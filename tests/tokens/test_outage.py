@@ -5,7 +5,7 @@ import signal
 import pytest
 from django.test import override_settings
 
-from tests.conftest import PASSWORD, caches_at, unreachable_caches
+from tests.helpers import PASSWORD, caches_at, unreachable_caches
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db

@@ -1,10 +1,9 @@
 """POST /api/auth/password/: other sessions end, this one continues under the same id."""
 
 import pytest
-
-from tests.conftest import PASSWORD, unreachable_caches
-from tests.tokens.test_views import assert_error, me, refresh
 from django.test import override_settings
+
+from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
-from tests.conftest import PASSWORD, caches_at
+from tests.helpers import PASSWORD, caches_at
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_keys_go_through_the_configured_cache_key_function(api, user, login, red
 
 
 def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, redis_conn):
-    current, old = login(user), login(user)
+    login(user), login(user)
     index_key = next(k for k in all_keys(redis_conn) if k.endswith(b":sessions"))
     assert redis_conn.scard(index_key) == 2
     for key in all_keys(redis_conn):

@@ -6,8 +6,7 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from tests.conftest import PASSWORD
-from tests.tokens.test_views import assert_error
+from tests.helpers import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -8,32 +8,19 @@ from django.contrib.auth.hashers import make_password
 import time_machine
 from django.test import override_settings
 
-from tests.conftest import PASSWORD
+from tests.helpers import (
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    SESSIONS,
+    assert_error,
+    me,
+    refresh,
+)
 
 pytestmark = pytest.mark.django_db
-
-OBTAIN = "/api/auth/token/"
-REFRESH = "/api/auth/token/refresh/"
-LOGOUT = "/api/auth/logout/"
-LOGOUT_ALL = "/api/auth/logout-all/"
-SESSIONS = "/api/auth/sessions/"
-ME = "/api/auth/me/"
-
-
-def refresh(api, token):
-    return api.post(REFRESH, {"refresh_token": token}, format="json")
-
-
-def me(api, access):
-    return api.get(ME, HTTP_AUTHORIZATION=f"Bearer {access}")
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) >= {"detail", "code"} and isinstance(body["detail"], str)
-    assert body["code"] == code
-
 
 # Obtain
 
