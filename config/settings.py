@@ -143,6 +143,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tokens.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front of the API that append to X-Forwarded-For. 0 (default): the client
+    # address is REMOTE_ADDR and the header is ignored, so it cannot dodge the login
+    # throttle per IP. Behind one load balancer, set DJANGO_NUM_PROXIES=1.
+    "NUM_PROXIES": int(os.environ.get("DJANGO_NUM_PROXIES", "0")),
 }
 
 SPECTACULAR_SETTINGS = {

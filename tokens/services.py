@@ -117,8 +117,7 @@ def revoke_all_sessions(*, user_id: object) -> int:
 
 
 def change_password(
-    *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str,
-    client: ClientInfo,
+    *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str
 ) -> TokenPair:
     """Change the password; the current session goes on (same id) with a fresh pair, every
     other session ends, and every token issued before the change is refused."""
@@ -129,32 +128,32 @@ def change_password(
     except ValidationError as exc:
         raise ValidationError({"new_password": exc.messages}) from None
     user.set_password(new_password)
-    now_ms = _now_ms()
-    new_jti = _new_id()
-    # Redis first, inside the transaction: if the store is down the password stays as it was
-    # (503), instead of changing it and losing the caller's session with the response.
+    # Redis inside the transaction, in one atomic script: if the store is down, or the
+    # session ended or changed generation meanwhile, the password stays as it was (503 or
+    # 401) and no session is touched.
     with transaction.atomic():
         user.save(update_fields=["password"])
-        store.revoke_all(user_id=claims.sub, keep=claims.sid)
         rotation = store.restart(
             user_id=claims.sub,
             session_id=claims.sid,
-            generation=claims.gen + 1,
+            generation=claims.gen,
             fingerprint=users.password_fingerprint(user),
-            new_jti=new_jti,
-            now_ms=now_ms,
+            new_jti=_new_id(),
+            now_ms=_now_ms(),
             idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         )
-        if rotation.outcome == "gone":
+        if rotation.outcome != "rotated":
             raise SessionRevoked()
-    return _pair(claims.sub, claims.sid, claims.gen + 1, new_jti, now_ms, rotation.expires_at)
+    return _pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
+                 rotation.expires_at)
 
 
 THROTTLE_RATES = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILURES_PER_IP"}
 
 
 def record_login_failure(*, username: str | None, ip_address: str | None) -> None:
-    """Count a failed login against the username and the client IP (see tokens.throttling)."""
+    """Count a failed login that no throttle counted (the admin's, say) against the username
+    and the client IP."""
     now_ms = _now_ms()
     for scope, ident in (("username", throttle_username(username)), ("ip", ip_address)):
         rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
@@ -163,14 +162,20 @@ def record_login_failure(*, username: str | None, ip_address: str | None) -> Non
                                        window_seconds=rate[1])
 
 
-def login_wait(*, scope: str, ident: str) -> float | None:
-    """Seconds `ident` must wait before trying to log in again, or None."""
+def reserve_login_attempt(*, scope: str, ident: str) -> tuple[str | None, float | None]:
+    """Count a login attempt against `ident`: (attempt id, None), or (None, seconds to wait)."""
     rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
     if rate is None:
-        return None
+        return None, None
     limit, window = rate
-    return store.login_failure_wait(scope=scope, ident=ident, limit=limit, now_ms=_now_ms(),
-                                    window_seconds=window)
+    return store.reserve_login_attempt(scope=scope, ident=ident, limit=limit, now_ms=_now_ms(),
+                                       window_seconds=window)
+
+
+def release_login_attempts(*, attempts: list[tuple[str, str, str]]) -> None:
+    """A login succeeded: its attempts no longer count as failures."""
+    if attempts:
+        store.release_login_attempts(attempts)
 
 
 def throttle_username(username: str | None) -> str | None:

@@ -7,7 +7,7 @@ inactive); `manage.py purge_tokens` removes what is left.
 """
 
 from django.conf import settings
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -16,6 +16,7 @@ from rest_framework.throttling import BaseThrottle
 
 from tokens import services
 from tokens.exceptions import StoreUnavailable
+from tokens.throttling import ATTEMPTS
 
 
 def _end_sessions_after_commit(user_id: object) -> None:
@@ -35,10 +36,17 @@ def end_sessions_of_deactivated_user(sender, instance, created, **kwargs) -> Non
 
 @receiver(user_login_failed)
 def count_failed_login(sender, credentials, request=None, **kwargs) -> None:
-    # Any failed authenticate() with a request counts (the API and the admin login alike).
+    if request is not None and hasattr(request, ATTEMPTS):
+        return  # the API's throttles counted this attempt already
+    # Any other failed authenticate() with a request (the admin login) counts too.
     ip_address = BaseThrottle().get_ident(request) if request is not None else None
     try:
         services.record_login_failure(username=credentials.get("username"),
                                       ip_address=ip_address)
     except StoreUnavailable:
         pass  # logged by the store; the login itself has failed and says so
+
+
+@receiver(user_logged_in)
+def uncount_successful_login(sender, request=None, **kwargs) -> None:
+    services.release_login_attempts(attempts=getattr(request, ATTEMPTS, []))

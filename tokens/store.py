@@ -38,22 +38,30 @@ KEY_PREFIX = "tokens"
 
 KeyFunc = Callable[[str], str]
 
+# Shared by the scripts below: keep a session id in its user's index, and the index alive
+# at least as long as that session.
+_KEEP_INDEXED = b"""
+local function keep_indexed(index, sid, ttl)
+  redis.call('SADD', index, sid)
+  if redis.call('PTTL', index) < ttl then redis.call('PEXPIRE', index, ttl) end
+end
+"""
+
 # KEYS: session, index. ARGV: session id, ttl ms, then field/value pairs.
-_CREATE = Script(None, b"""
+_CREATE = Script(None, _KEEP_INDEXED + b"""
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
+keep_indexed(KEYS[2], ARGV[1], tonumber(ARGV[2]))
 return 1
 """)
 
 # The single-use decision is made here, atomically: whichever request runs this first
-# with the current jti wins the rotation; later ones see their jti as `prev`.
+# with the current jti wins the rotation; later ones see their jti as `prev`. Safe to run
+# twice (redis-py retries a command once on a timeout): a request that finds its own new
+# jti already current has won, and gets its rotation back, not a reuse verdict.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip.
-_ROTATE = Script(None, b"""
+_ROTATE = Script(None, _KEEP_INDEXED + b"""
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
@@ -62,6 +70,7 @@ if f[5] ~= ARGV[4] then
   redis.call('SREM', KEYS[2], ARGV[1])
   return {'gone'}
 end
+if f[1] == ARGV[7] then return {'rotated', f[1], f[3], f[7]} end
 local now = tonumber(ARGV[5])
 if ARGV[2] == f[1] then
   local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[8]), tonumber(f[6]))
@@ -74,8 +83,7 @@ if ARGV[2] == f[1] then
   redis.call('HSET', KEYS[1], 'cur', ARGV[7], 'prev', ARGV[2], 'rot', ARGV[5],
              'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9])
   redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('SADD', KEYS[2], ARGV[1])
-  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+  keep_indexed(KEYS[2], ARGV[1], ttl)
   return {'rotated', ARGV[7], ARGV[5], tostring(exp)}
 end
 local leeway = tonumber(ARGV[6])
@@ -87,23 +95,52 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return {'reused'}
 """)
 
-# A password change keeps the session (same id) but starts a new generation: every
-# token issued before it is refused, and the new refresh token is the only current one.
-# KEYS: session. ARGV: generation, fingerprint, new jti, now ms, idle lifetime s.
-_RESTART = Script(None, b"""
-local abs = redis.call('HGET', KEYS[1], 'abs')
-if not abs then return 0 end
-local now = tonumber(ARGV[4])
-local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[5]), tonumber(abs))
-redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'fp', ARGV[2], 'cur', ARGV[3], 'prev', '',
-           'rot', ARGV[4], 'last', ARGV[4], 'exp', tostring(exp))
-redis.call('PEXPIRE', KEYS[1], exp * 1000 - now)
-return exp
+# A password change keeps the caller's session (same id) but starts a new generation, so
+# every token issued before it is refused, and ends the user's other sessions: one atomic
+# step, so a failure leaves either all of it or none. Safe to run twice, like _ROTATE.
+# KEYS: session, index, the other sessions. ARGV: sid, expected generation, new
+# generation, fingerprint, new jti, now ms, idle lifetime s, the other sessions' ids.
+_RESTART = Script(None, _KEEP_INDEXED + b"""
+local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp')
+if not f[1] then return {'gone'} end
+if f[2] == ARGV[5] then return {'rotated', f[2], f[4], f[5]} end
+if f[1] ~= ARGV[2] then return {'stale'} end
+local now = tonumber(ARGV[6])
+local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[7]), tonumber(f[3]))
+local ttl = exp * 1000 - now
+if ttl <= 0 then return {'gone'} end
+redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'fp', ARGV[4], 'cur', ARGV[5], 'prev', '',
+           'rot', ARGV[6], 'last', ARGV[6], 'exp', tostring(exp))
+redis.call('PEXPIRE', KEYS[1], ttl)
+keep_indexed(KEYS[2], ARGV[1], ttl)
+for i = 3, #KEYS do
+  redis.call('DEL', KEYS[i])
+  redis.call('SREM', KEYS[2], ARGV[i + 5])
+end
+return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
 
-# KEYS: session, index. ARGV: sid, generation ('' for any).
+# Login throttling: an attempt is counted before the password is checked (and uncounted if
+# it succeeds), so parallel guesses cannot all pass a check made before any was counted.
+# KEYS: the identity's sorted set. ARGV: now ms, window ms, limit, attempt id.
+# Returns '' when counted, else the milliseconds until the oldest counted attempt expires.
+_RESERVE = Script(None, b"""
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], -limit, -limit, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return ''
+""")
+
+# Ends a session, only if `field` still holds `expected` (when given): a logout only ends
+# the generation its token belongs to, and purge only removes a session whose password
+# fingerprint it found stale. KEYS: session, index. ARGV: sid, field, expected ('' for any).
 _REVOKE = Script(None, b"""
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'gen') ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
 redis.call('SREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 """)
@@ -176,12 +213,7 @@ def rotate(
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
             idle_seconds, ip_address]
     with _connection() as (conn, key):
-        reply = _ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn)
-    outcome, *rest = (_text(item) for item in reply)
-    if not rest:
-        return Rotation(outcome)
-    successor, issued_at_ms, expires_at = rest
-    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
+        return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
 
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str) -> bool:
@@ -193,7 +225,7 @@ def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: st
 
 def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
     """End one session (only at `generation`, when given); True if it was live."""
-    args = [session_id, "" if generation is None else generation]
+    args = [session_id, "gen", "" if generation is None else generation]
     with _connection() as (conn, key):
         return bool(_REVOKE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
@@ -208,21 +240,23 @@ def restart(
     now_ms: int,
     idle_seconds: int,
 ) -> Rotation:
-    """Move a session to a new generation with `new_jti` as its only current refresh token."""
-    args = [generation, fingerprint, new_jti, now_ms, idle_seconds]
+    """Move a session from `generation` to the next, with `new_jti` as its only current
+    refresh token and the new password's fingerprint, and end the user's other sessions."""
     with _connection() as (conn, key):
-        expires_at = _RESTART(keys=[_session_key(key, user_id, session_id)], args=args,
-                              client=conn)
-    if not expires_at:
-        return Rotation("gone")
-    return Rotation("rotated", new_jti, now_ms, int(expires_at))
+        others = [sid for sid in map(_text, conn.smembers(_index_key(key, user_id)))
+                  if sid != session_id]
+        keys = _keys(key, user_id, session_id) + [_session_key(key, user_id, sid)
+                                                  for sid in others]
+        args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
+                idle_seconds, *others]
+        return _rotation(_RESTART(keys=keys, args=args, client=conn))
 
 
-def revoke_all(*, user_id: str, keep: str | None = None) -> int:
-    """End every session of a user (but `keep`, when given); returns how many were live."""
+def revoke_all(*, user_id: str) -> int:
+    """End every session of a user; returns how many were live."""
     with _connection() as (conn, key):
         index = _index_key(key, user_id)
-        session_ids = [sid for sid in map(_text, conn.smembers(index)) if sid != keep]
+        session_ids = [_text(sid) for sid in conn.smembers(index)]
         if not session_ids:
             return 0
         pipe = conn.pipeline(transaction=True)
@@ -268,20 +302,27 @@ def record_login_failure(*, scope: str, ident: str, now_ms: int, window_seconds:
         pipe.execute()
 
 
-def login_failure_wait(
+def reserve_login_attempt(
     *, scope: str, ident: str, limit: int, now_ms: int, window_seconds: int
-) -> float | None:
-    """Seconds until `ident` may try again, or None when under `limit` failures."""
-    window_ms = window_seconds * 1000
+) -> tuple[str | None, float | None]:
+    """Count a login attempt of `ident` if it is under `limit` in the window, atomically:
+    (attempt id, None); else (None, seconds until it may try again)."""
+    attempt = f"{now_ms}:{secrets.token_hex(4)}"
+    args = [now_ms, window_seconds * 1000, limit, attempt]
     with _connection() as (conn, key):
-        throttle_key = _throttle_key(key, scope, ident)
+        wait_ms = _text(_RESERVE(keys=[_throttle_key(key, scope, ident)], args=args, client=conn))
+    if not wait_ms:
+        return attempt, None
+    return None, max(int(wait_ms) / 1000, 0.001)
+
+
+def release_login_attempts(attempts: list[tuple[str, str, str]]) -> None:
+    """Uncount attempts (scope, ident, attempt id) that turned out to be successful logins."""
+    with _connection() as (conn, key):
         pipe = conn.pipeline(transaction=False)
-        pipe.zcount(throttle_key, now_ms - window_ms, "+inf")
-        pipe.zrange(throttle_key, -limit, -limit, withscores=True)
-        count, oldest_counted = pipe.execute()
-    if count < limit or not oldest_counted:
-        return None
-    return max((oldest_counted[0][1] + window_ms - now_ms) / 1000, 0.001)
+        for scope, ident, attempt in attempts:
+            pipe.zrem(_throttle_key(key, scope, ident), attempt)
+        pipe.execute()
 
 
 def redis_config() -> dict[str, str] | None:
@@ -386,8 +427,9 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
             continue  # expired between SCAN and now
         if current.get(uid) != _text(fp):
             report.dead_sessions += 1
-            pipe.delete(raw)
-            pipe.srem(_index_key(key, uid), sid)
+            # Only if the fingerprint is still the stale one read above: a password change
+            # may have moved this session to the new password meanwhile.
+            _REVOKE(keys=[raw, _index_key(key, uid)], args=[sid, "fp", _text(fp)], client=pipe)
         elif ttl == -1:
             report.expiries_restored += 1
             remaining = int(exp or 0) * 1000 - now_ms
@@ -421,6 +463,14 @@ def _purge_indexes(conn, key, indexes, dry_run, report) -> None:
         pipe.execute()
 
 
+def _rotation(reply: list) -> Rotation:
+    outcome, *rest = (_text(item) for item in reply)
+    if not rest:
+        return Rotation(outcome)
+    successor, issued_at_ms, expires_at = rest
+    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
+
+
 def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:
     return Session(
         id=session_id,
@@ -449,7 +499,7 @@ def _index_key(key: KeyFunc, user_id: str) -> str:
 
 def _throttle_key(key: KeyFunc, scope: str, ident: str) -> str:
     # Hashed: fixed length and charset whatever the username, and no usernames in Redis.
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return key(f"{KEY_PREFIX}:throttle:{scope}:{digest}")
 
 

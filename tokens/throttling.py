@@ -1,15 +1,20 @@
 """DRF throttles for failed logins, per username and per client IP, counted in Redis.
 
-Only failures count (recorded by services.record_login_failure, from Django's
-user_login_failed signal); once an identity reaches its limit, it gets 429 with
-Retry-After until the oldest counted failure leaves the window. The counts live in the
-token store, so the limits hold across every API process.
+Each login attempt is counted atomically before the password is checked, and uncounted
+when the login succeeds (tokens.signals, on user_logged_in): so only failures stay
+counted, and parallel guesses cannot slip past the limit. Once an identity reaches its
+limit it gets 429 with Retry-After until the oldest counted failure leaves the window.
+The counts live in the token store, so the limits hold across every API process.
 """
 
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from tokens import services
+
+# Where the attempts counted for a request are kept, on Django's HttpRequest (the object
+# that user_logged_in and user_login_failed receive).
+ATTEMPTS = "_token_login_attempts"
 
 
 class LoginFailureThrottle(BaseThrottle):
@@ -19,8 +24,13 @@ class LoginFailureThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view) -> bool:
+        attempts = request._request.__dict__.setdefault(ATTEMPTS, [])
         ident = self.identity(request)
-        self._wait = None if ident is None else services.login_wait(scope=self.scope, ident=ident)
+        self._wait = None
+        if ident is not None:
+            attempt, self._wait = services.reserve_login_attempt(scope=self.scope, ident=ident)
+            if attempt is not None:
+                attempts.append((self.scope, ident, attempt))
         return self._wait is None
 
     def wait(self) -> float | None:
@@ -39,4 +49,4 @@ class IPLoginThrottle(LoginFailureThrottle):
     scope = "ip"
 
     def identity(self, request: Request) -> str | None:
-        return self.get_ident(request)
+        return self.get_ident(request) or None

@@ -24,8 +24,9 @@ def fingerprint(password_hash: str) -> str:
 
 
 def current_fingerprints(user_ids: set[str]) -> dict[str, str]:
-    users = get_user_model()._default_manager.filter(pk__in=user_ids).only("pk", "password")
-    return {str(user.pk): password_fingerprint(user) for user in users}
+    """Fingerprints of those users that exist and are active (any other session is dead)."""
+    users = get_user_model()._default_manager.filter(pk__in=user_ids)
+    return {str(user.pk): password_fingerprint(user) for user in users if user.is_active}
 
 
 def active_user(user_id: str) -> AbstractBaseUser:

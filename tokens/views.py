@@ -23,13 +23,14 @@ from tokens.serializers import (
 ERROR = OpenApiResponse(ErrorSerializer)
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
 USER_AGENT_MAX = 256
+IP_ADDRESS_MAX = 64
 
 
 def client_info(request: Request) -> services.ClientInfo:
     """The caller's user agent and IP (DRF's NUM_PROXIES decides whether to trust X-Forwarded-For)."""
     return services.ClientInfo(
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-        ip_address=BaseThrottle().get_ident(request),
+        ip_address=(BaseThrottle().get_ident(request) or "")[:IP_ADDRESS_MAX],
     )
 
 
@@ -118,8 +119,7 @@ class PasswordChangeView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pair = services.change_password(
-            user=request.user, claims=request.auth, client=client_info(request),
-            **serializer.validated_data,
+            user=request.user, claims=request.auth, **serializer.validated_data
         )
         return token_response(pair)
 

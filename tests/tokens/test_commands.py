@@ -144,3 +144,11 @@ def test_purge_reports_progress_on_large_keyspaces(user, login):
 def test_purge_rejects_a_bad_batch_size():
     with pytest.raises(CommandError, match="batch-size"):
         run("purge_tokens", "--batch-size", "0")
+
+
+def test_purge_removes_sessions_of_users_deactivated_behind_the_apps_back(api, user, login):
+    pair = login(user)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)  # no hook ran
+    assert "Removed 1 dead session(s)" in run("purge_tokens")
+    type(user).objects.filter(pk=user.pk).update(is_active=True)
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")

@@ -84,3 +84,24 @@ def test_redis_down_during_change_keeps_the_old_password(api, user, login, setti
 def test_password_endpoint_is_in_the_schema(api):
     paths = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
     assert "post" in paths["/api/auth/password/"]
+
+
+def test_the_index_outlives_the_restarted_session(api, user, login, redis_conn):
+    pair = login(user)
+    index = next(k for k in redis_conn.scan_iter() if k.endswith(b":sessions"))
+    redis_conn.pexpire(index, 10_000)  # as if the index were about to expire
+    new = change(api, pair["access_token"]).json()
+    session = next(k for k in redis_conn.scan_iter() if b":s:" in k)
+    assert redis_conn.ttl(index) >= redis_conn.ttl(session) - 1
+    api.post("/api/auth/logout-all/", HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
+    assert_error(refresh(api, new["refresh_token"]), 401, "session_revoked")
+
+
+def test_change_on_an_ended_session_changes_nothing(api, user, login, settings):
+    settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # let the ended session's token in
+    ended, other = login(user), login(user)
+    api.post("/api/auth/logout/", {"refresh_token": ended["refresh_token"]}, format="json")
+    assert_error(change(api, ended["access_token"]), 401, "session_revoked")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert refresh(api, other["refresh_token"]).status_code == 200

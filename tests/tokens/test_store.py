@@ -1,6 +1,7 @@
 """What lands in Redis, and how rotation behaves under concurrency."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -135,3 +136,18 @@ def test_racing_with_zero_leeway_has_exactly_one_winner(user, login, api):
     winner = next(r for r in results if r.status_code == 200).json()
     response = api.post(REFRESH, {"refresh_token": winner["refresh_token"]}, format="json")
     assert response.status_code == 401 and response.json()["code"] == "session_revoked"
+
+
+@override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)})
+def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login):
+    # redis-py resends a command once after a timeout: the script may then run twice.
+    from tokens import jwt, store, users
+
+    claims = jwt.decode(login(user)["refresh_token"], typ=jwt.REFRESH)
+    attempt = dict(user_id=claims.sub, session_id=claims.sid, jti=claims.jti,
+                   generation=claims.gen, fingerprint=users.password_fingerprint(user),
+                   new_jti="successor", now_ms=int(time.time() * 1000), idle_seconds=3600,
+                   leeway_ms=0, ip_address="")
+    first, second = store.rotate(**attempt), store.rotate(**attempt)
+    assert first.outcome == second.outcome == "rotated"
+    assert (second.jti, second.expires_at) == (first.jti, first.expires_at)

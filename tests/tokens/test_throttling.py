@@ -6,11 +6,9 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from tests.helpers import PASSWORD, assert_error
+from tests.helpers import OBTAIN, PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
-
-OBTAIN = "/api/auth/token/"
 
 
 def attempt(api, username, password="wrong", ip="192.0.2.1"):
@@ -82,3 +80,51 @@ def test_throttle_keys_expire_and_hold_no_username(api, user, redis_conn):
     for key in keys:
         assert b"alice" not in key
         assert 0 < redis_conn.ttl(key) <= 60
+
+
+def test_x_forwarded_for_cannot_dodge_the_ip_limit(api, user):
+    for i in range(20):
+        api.post(OBTAIN, {"username": f"guess{i}", "password": "x"}, format="json",
+                 REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json",
+                        REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.9.9.9")
+    assert response.status_code == 429
+
+
+def test_a_lone_surrogate_in_the_username_is_a_400(api, user):
+    response = api.post(OBTAIN, '{"username": "\\ud800", "password": "x"}',
+                        content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_login_without_a_client_address_still_works(api, user):
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json",
+                        REMOTE_ADDR=None)
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_exceed_the_limit(user):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    barrier, statuses = threading.Barrier(10), []
+
+    def guess(i):
+        client = Client()
+        barrier.wait(timeout=10)
+        try:
+            statuses.append(client.post(OBTAIN, {"username": "alice", "password": f"no{i}"},
+                                        content_type="application/json",
+                                        REMOTE_ADDR=f"192.0.2.{i}").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [401] * 5 + [429] * 5
