@@ -14,7 +14,7 @@ from django.dispatch import receiver
 
 from rest_framework.throttling import BaseThrottle
 
-from tokens import services
+from tokens import login_limits, services
 from tokens.exceptions import StoreUnavailable
 from tokens.throttling import ATTEMPTS
 
@@ -41,7 +41,7 @@ def count_failed_login(sender, credentials, request=None, **kwargs) -> None:
     # Any other failed authenticate() with a request (the admin login) counts too.
     ip_address = BaseThrottle().get_ident(request) if request is not None else None
     try:
-        services.record_login_failure(username=credentials.get("username"),
+        login_limits.record_login_failure(username=credentials.get("username"),
                                       ip_address=ip_address)
     except StoreUnavailable:
         pass  # logged by the store; the login itself has failed and says so
@@ -49,4 +49,4 @@ def count_failed_login(sender, credentials, request=None, **kwargs) -> None:
 
 @receiver(user_logged_in)
 def uncount_successful_login(sender, request=None, **kwargs) -> None:
-    services.release_login_attempts(attempts=getattr(request, ATTEMPTS, []))
+    login_limits.release_login_attempts(attempts=getattr(request, ATTEMPTS, []))

@@ -10,7 +10,7 @@ The counts live in the token store, so the limits hold across every API process.
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from tokens import services
+from tokens import login_limits
 
 # Where the attempts counted for a request are kept, on Django's HttpRequest (the object
 # that user_logged_in and user_login_failed receive).
@@ -28,7 +28,7 @@ class LoginFailureThrottle(BaseThrottle):
         ident = self.identity(request)
         self._wait = None
         if ident is not None:
-            attempt, self._wait = services.reserve_login_attempt(scope=self.scope, ident=ident)
+            attempt, self._wait = login_limits.reserve_login_attempt(scope=self.scope, ident=ident)
             if attempt is not None:
                 attempts.append((self.scope, ident, attempt))
         return self._wait is None
@@ -42,7 +42,7 @@ class UsernameLoginThrottle(LoginFailureThrottle):
 
     def identity(self, request: Request) -> str | None:
         username = request.data.get("username") if hasattr(request.data, "get") else None
-        return services.throttle_username(username) if isinstance(username, str) else None
+        return login_limits.throttle_username(username) if isinstance(username, str) else None
 
 
 class IPLoginThrottle(LoginFailureThrottle):
