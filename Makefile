@@ -44,8 +44,14 @@ redis: redis-server
 	  echo "Started redis-server on 127.0.0.1:$(REDIS_PORT) (make redis-stop stops it)"; \
 	fi
 
+# Waits for the process to exit: Redis writes its AOF on the way out, so removing var/ too
+# early makes it refuse to shut down.
 redis-stop:
-	@if [ -f $(REDIS_DIR)/redis.pid ]; then kill $$(cat $(REDIS_DIR)/redis.pid) && echo "Stopped redis-server"; fi
+	@if [ -f $(REDIS_DIR)/redis.pid ]; then \
+	  pid=$$(cat $(REDIS_DIR)/redis.pid); kill $$pid 2>/dev/null; \
+	  for i in $$(seq 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	  if kill -0 $$pid 2>/dev/null; then echo "redis-server ($$pid) did not stop"; exit 1; fi; \
+	  echo "Stopped redis-server"; fi
 
 migrate: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
@@ -79,5 +85,5 @@ wrk:
 bench: $(BENCH_VENV)/.installed redis-server wrk
 	$(BENCH_VENV)/bin/python bench/run.py
 
-clean:
+clean: redis-stop
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache
