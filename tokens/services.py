@@ -43,7 +43,6 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
-    session_id: str
 
 
 def obtain_pair(
@@ -204,7 +203,6 @@ def _pair(
         refresh_token=jwt.encode(refresh),
         expires_in=max(access_expires_at - now_s, 0),
         refresh_expires_in=max(expires_at - now_s, 0),
-        session_id=session_id,
     )
 
 
