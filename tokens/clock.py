@@ -6,3 +6,8 @@ import time
 def now() -> float:
     """Seconds since the epoch."""
     return time.time()
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, as the store records times."""
+    return int(now() * 1000)

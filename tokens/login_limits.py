@@ -12,7 +12,7 @@ THROTTLE_RATES = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILUR
 def record_login_failure(*, username: str | None, ip_address: str | None) -> None:
     """Count a failed login that no throttle counted (the admin's, say) against the username
     and the client IP."""
-    now_ms = _now_ms()
+    now_ms = clock.now_ms()
     for scope, ident in (("username", throttle_username(username)), ("ip", ip_address)):
         rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
         if rate and ident:
@@ -26,7 +26,7 @@ def reserve_login_attempt(*, scope: str, ident: str) -> tuple[str | None, float 
     if rate is None:
         return None, None
     limit, window = rate
-    return store.reserve_login_attempt(scope=scope, ident=ident, limit=limit, now_ms=_now_ms(),
+    return store.reserve_login_attempt(scope=scope, ident=ident, limit=limit, now_ms=clock.now_ms(),
                                        window_seconds=window)
 
 
@@ -39,7 +39,3 @@ def release_login_attempts(*, attempts: list[tuple[str, str, str]]) -> None:
 def throttle_username(username: str | None) -> str | None:
     # Case-folded: 'Alice' and 'alice' share one budget of failures.
     return username.casefold() if username else None
-
-
-def _now_ms() -> int:
-    return int(clock.now() * 1000)

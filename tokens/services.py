@@ -52,7 +52,7 @@ def obtain_pair(
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise InvalidCredentials()
-    now_ms = _now_ms()
+    now_ms = clock.now_ms()
     session_id, jti = _new_id(), _new_id()
     now_s = now_ms // 1000
     absolute_expires_at = now_s + _seconds(token_settings.SESSION_MAX_LIFETIME)
@@ -83,7 +83,7 @@ def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         generation=claims.gen,
         fingerprint=users.fingerprint(users.active_password(claims.sub)),
         new_jti=_new_id(),
-        now_ms=_now_ms(),
+        now_ms=clock.now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         leeway_ms=int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000),
         ip_address=client.ip_address,
@@ -138,7 +138,7 @@ def change_password(
             generation=claims.gen,
             fingerprint=users.password_fingerprint(user),
             new_jti=_new_id(),
-            now_ms=_now_ms(),
+            now_ms=clock.now_ms(),
             idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         )
         if rotation.outcome != "rotated":
@@ -208,10 +208,6 @@ def _pair(
 
 def _new_id() -> str:
     return secrets.token_urlsafe(16)
-
-
-def _now_ms() -> int:
-    return int(clock.now() * 1000)
 
 
 def _seconds(duration) -> int:

@@ -420,7 +420,7 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
         pipe.pttl(raw)
     replies = pipe.execute()
     current = fingerprints({uid for _, uid, _ in sessions})
-    now_ms = int(clock.now() * 1000)
+    now_ms = clock.now_ms()
     pipe = conn.pipeline(transaction=False)
     for (raw, uid, sid), (fp, exp), ttl in zip(sessions, replies[::2], replies[1::2]):
         if fp is None:

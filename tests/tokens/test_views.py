@@ -162,9 +162,8 @@ def test_refresh_token_is_not_accepted_as_bearer(api, user, login):
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 10000, ""])
 def test_garbage_refresh_token_is_refused(api, user, token):
-    response = refresh(api, token)
-    assert response.status_code in (400, 401)
-    assert response.json()["code"] in ("token_invalid", "invalid")
+    # Any string is judged as a token (401); only a non-string body is malformed (400).
+    assert_error(refresh(api, token), 401, "token_invalid")
 
 
 def test_forged_unsigned_refresh_token_is_refused(api, user, login):
@@ -217,8 +216,7 @@ def test_logout_is_idempotent(api, user, login):
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", ""])
 def test_logout_answers_204_for_any_token_string(api, token):
-    assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code in (204, 400)
-    if token:
+    for _ in range(2):
         assert api.post(LOGOUT, {"refresh_token": token}, format="json").status_code == 204
 
 
