@@ -1,18 +1,48 @@
 """Error pages: JSON `{"detail", "code"}` under /api/, Django's own pages elsewhere."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from drf_spectacular.views import SpectacularSwaggerView
 
 API_PREFIX = "/api/"
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """What Django refuses before a view runs: a bad Host header, a body over the size limit."""
+    if not request.path.startswith(API_PREFIX):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return _api_error(413, "request_too_large", "Request body is too large.")
+    return _api_error(400, "bad_request", "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        detail = "You do not have permission to perform this action."
+        return _api_error(403, "permission_denied", detail)
+    return defaults.permission_denied(request, exception)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return _api_error(404, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
-        return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
+        return _api_error(500, "server_error", "Server error.")
     return defaults.server_error(request)
+
+
+def _api_error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+class SwaggerView(SpectacularSwaggerView):
+    """The Swagger UI page, for GET and HEAD only."""
+
+    # The page renders one template, for GET. DRF's OPTIONS answer would go through the same
+    # template renderer with no template name (a 500); anything but GET/HEAD is a 405 instead.
+    http_method_names = ["get", "head"]

@@ -6,7 +6,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connections, router
+from django.db import connections, models, router
 from django.utils.crypto import salted_hmac
 
 from tokens.conf import token_settings
@@ -32,13 +32,10 @@ def current_fingerprints(user_ids: set[str]) -> dict[str, str]:
 def active_user(user_id: str) -> AbstractBaseUser:
     """The token's user, by primary key; raises TokenInvalid if gone, UserInactive if inactive."""
     model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(user_id)
-        alias = router.db_for_read(model)
-        query = model._default_manager.db_manager(alias).raw(_select_by_pk(model, alias), [pk])
-        user = next(iter(query), None)
-    except (ValueError, ValidationError):
-        user = None
+    alias = router.db_for_read(model)
+    pk = _primary_key(model, alias, user_id)
+    query = model._default_manager.db_manager(alias).raw(_select_by_pk(model, alias), [pk])
+    user = next(iter(query), None)
     if user is None:
         raise TokenInvalid("Token user not found.")
     if not user.is_active:
@@ -49,11 +46,8 @@ def active_user(user_id: str) -> AbstractBaseUser:
 def active_password(user_id: str) -> str:
     """The password hash of the token's active user: all a refresh needs of the user row."""
     model = get_user_model()
-    try:
-        pk = model._meta.pk.to_python(user_id)
-    except ValidationError:
-        raise TokenInvalid("Token user not found.") from None
     alias = router.db_for_read(model)
+    pk = _primary_key(model, alias, user_id)
     with connections[alias].cursor() as cursor:
         cursor.execute(_select_by_pk(model, alias, ("password", "is_active")), [pk])
         row = cursor.fetchone()
@@ -62,6 +56,22 @@ def active_password(user_id: str) -> str:
     if not all(row[1:]):  # is_active, when the model has that field
         raise UserInactive()
     return row[0]
+
+
+def _primary_key(model, alias: str, user_id: str):
+    """The primary key a token's `sub` names; TokenInvalid if the pk column cannot hold it."""
+    field = model._meta.pk
+    try:
+        pk = field.to_python(user_id)
+    except (ValueError, ValidationError):
+        raise TokenInvalid("Token user not found.") from None
+    if isinstance(field, models.IntegerField):
+        # A validly signed `sub` of 25 digits is still no user: refuse it here, or the
+        # database driver raises OverflowError (a 500) binding it to the query.
+        low, high = connections[alias].ops.integer_field_range(field.get_internal_type())
+        if (low is not None and pk < low) or (high is not None and pk > high):
+            raise TokenInvalid("Token user not found.")
+    return pk
 
 
 @functools.lru_cache(maxsize=16)
