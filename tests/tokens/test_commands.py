@@ -1,6 +1,7 @@
 """manage.py list_sessions, revoke_sessions and purge_tokens, against the real Redis."""
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +11,9 @@ from django.test import override_settings
 from tests.helpers import assert_error, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
+
+# What must never reach an operator's terminal raw: C0/C1 controls and Unicode bidi controls.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def run(*args, **options) -> str:
@@ -29,6 +33,16 @@ def test_list_sessions_prints_a_table(user, login):
     assert lines[0].split()[:3] == ["ID", "CREATED", "LAST"]
     assert len(lines) == 3
     assert any("Firefox/140" in line and "10.0.0.7" in line for line in lines)
+
+
+def test_list_sessions_shows_control_and_bidi_characters_as_escapes(user, login):
+    # Clear the screen, set the window title, then reverse the rest of the line; escaped, it
+    # still fits the command's 40-character column.
+    login(user, HTTP_USER_AGENT="\x1b[2J\x1b]0;x\x07\x9b\u202eevil\u2066",
+          REMOTE_ADDR="10.0.0.7\x1b[8m")
+    out = run("list_sessions", "alice")
+    assert not UNSAFE.search(out.replace("\n", ""))
+    assert "\\x1b[2J\\x1b]0;x\\x07\\x9b\\u202eevil\\u2066" in out
 
 
 def test_list_sessions_without_sessions(user):

@@ -2,6 +2,7 @@ from django.utils import timezone
 
 from tokens import services
 from tokens.management.base import TokenCommand
+from tokens.text import printable
 
 COLUMNS = ("ID", "CREATED", "LAST USED", "EXPIRES", "USER AGENT", "IP ADDRESS")
 
@@ -18,9 +19,11 @@ class Command(TokenCommand):
         if not sessions:
             self.stdout.write(f"{username} has no live sessions.")
             return
+        # The user agent and IP are whatever the client sent (the IP too, from X-Forwarded-For
+        # behind a proxy): escaped, so no control or bidi character acts on the terminal.
         rows = [COLUMNS] + [
             (s.id, _when(s.created_at), _when(s.last_used_at), _when(s.expires_at),
-             s.user_agent[:40] or "-", s.ip_address or "-")
+             printable(s.user_agent[:40]) or "-", printable(s.ip_address) or "-")
             for s in sessions
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
