@@ -12,6 +12,7 @@ TOKENS = {
     # The client is one machine at full speed; login throttling is measured in the tests.
     "LOGIN_FAILURES_PER_USERNAME": None,
     "LOGIN_FAILURES_PER_IP": None,
+    "LOGIN_FAILURES_PER_DEVICE": None,
 }
 if os.environ.get("BENCH_FAST_HASHER") == "1":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -41,7 +41,7 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tokens.apps.AdminConfig",  # django.contrib.admin, its logins within the limits
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

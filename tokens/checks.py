@@ -17,6 +17,7 @@ from tokens.conf import (
     ALGORITHMS,
     ASYMMETRIC_ALGORITHMS,
     DURATIONS,
+    RATES,
     MIN_KEY_BYTES,
     parse_rate,
     token_settings,
@@ -97,7 +98,7 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
             f"the minimum for {algorithm}.",
             hint="Use a longer random key, or leave it unset to derive one from SECRET_KEY.",
             id="tokens.E009"))
-    for name in ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP"):
+    for name in RATES:
         try:
             parse_rate(getattr(token_settings, name))
         except (ValueError, KeyError, IndexError, AttributeError):

@@ -22,9 +22,14 @@ DEFAULTS: dict[str, Any] = {
     "ISSUER": "django-token-service",
     "AUDIENCE": "django-token-service-api",
     "CHECK_SESSION_ON_ACCESS": True,
-    # Failed logins allowed per username and per client IP ("N/s|m|h|d"; None: no limit).
+    # Failed password checks allowed ("N/s|m|h|d"; None: no limit), counted per username and
+    # per client address for clients without a device cookie for that username, and per
+    # device for those with one (see tokens.login_limits).
     "LOGIN_FAILURES_PER_USERNAME": "5/m",
     "LOGIN_FAILURES_PER_IP": "20/m",
+    "LOGIN_FAILURES_PER_DEVICE": "5/m",
+    # How long a device cookie (proof of an earlier successful login) is honoured.
+    "DEVICE_COOKIE_AGE": timedelta(days=365),
 }
 
 DURATIONS = (
@@ -32,7 +37,10 @@ DURATIONS = (
     "REFRESH_TOKEN_LIFETIME",
     "SESSION_MAX_LIFETIME",
     "ROTATION_LEEWAY",
+    "DEVICE_COOKIE_AGE",
 )
+
+RATES = ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE")
 
 # Only algorithms with deterministic signatures (HMAC, RSA PKCS#1 v1.5, Ed25519): a replay
 # inside the rotation leeway is answered with the very same successor token, re-signed

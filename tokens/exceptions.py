@@ -60,6 +60,18 @@ class SessionNotFound(TokenServiceError):
     message = "No such session."
 
 
+class LoginThrottled(TokenServiceError):
+    """Too many wrong passwords for this username or from this client, for now."""
+
+    code = "throttled"
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    message = "Too many failed login attempts."
+
+    def __init__(self, *, wait: float) -> None:
+        self.wait = wait  # seconds until a new attempt may be counted
+        super().__init__()
+
+
 class StoreUnavailable(TokenServiceError):
     """Redis is down, timing out, or refused: never reported as a token problem."""
 
@@ -76,6 +88,8 @@ def to_api_exception(exc: TokenServiceError) -> exceptions.APIException:
     """The API error for a domain error; 401s are AuthenticationFailed so DRF adds the challenge."""
     if exc.status_code == status.HTTP_401_UNAUTHORIZED:
         return exceptions.AuthenticationFailed(detail=str(exc), code=exc.code)
+    if isinstance(exc, LoginThrottled):
+        return exceptions.Throttled(wait=exc.wait, detail=str(exc), code=exc.code)
     api_exc = exceptions.APIException(detail=str(exc), code=exc.code)
     api_exc.status_code = exc.status_code
     return api_exc

@@ -1,41 +1,134 @@
-"""Login limits: failed logins per username and per client IP, counted in the token store.
+"""Login limits: how many wrong passwords may be tried, counted in the token store.
 
-Used by the DRF throttles (tokens.throttling) and the auth signal receivers (tokens.signals).
+Every password check for someone not yet authenticated by it (the API login, the admin
+login, the old password of a password change) runs inside `limited`. Only checks that ran
+and failed stay counted; a request refused by a limit, or rejected before any password was
+checked, counts nowhere.
+
+Budgets (sliding windows, rates from TOKENS):
+- A client holding a device cookie for this username (issued by an earlier successful login
+  as that user, OWASP's "device cookie") has a budget of its own, per device and username.
+  Failures anywhere else never lock it out, so no third party can keep a user out of a
+  browser or client they have logged in from before.
+- Any other client is counted against the username and against its address (IPv6 by /64).
+
+The username counted is the one the login checks, however it was spelled: the same trimming
+and Unicode normalisation (NFKC) as Django's login forms, with case folded and invisible
+format characters dropped, whatever JSON type it came as.
 """
+
+import hashlib
+import ipaddress
+import secrets
+import unicodedata
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.core import signing
 
 from tokens import clock, store
 from tokens.conf import parse_rate, token_settings
+from tokens.exceptions import LoginThrottled, StoreUnavailable
 
-THROTTLE_RATES = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILURES_PER_IP"}
+T = TypeVar("T")
 
-
-def record_login_failure(*, username: str | None, ip_address: str | None) -> None:
-    """Count a failed login that no throttle counted (the admin's, say) against the username
-    and the client IP."""
-    now_ms = clock.now_ms()
-    for scope, ident in (("username", throttle_username(username)), ("ip", ip_address)):
-        rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
-        if rate and ident:
-            store.record_login_failure(scope=scope, ident=ident, now_ms=now_ms,
-                                       window_seconds=rate[1])
+DEVICE_SALT = "tokens.login_limits.device"
+# How many usernames one device cookie remembers (a shared family computer, say).
+DEVICE_USERS_MAX = 10
 
 
-def reserve_login_attempt(*, scope: str, ident: str) -> tuple[str | None, float | None]:
-    """Count a login attempt against `ident`: (attempt id, None), or (None, seconds to wait)."""
-    rate = parse_rate(getattr(token_settings, THROTTLE_RATES[scope]))
-    if rate is None:
-        return None, None
-    limit, window = rate
-    return store.reserve_login_attempt(scope=scope, ident=ident, limit=limit, now_ms=clock.now_ms(),
-                                       window_seconds=window)
+def limited(*, username: object, ip_address: str, device_cookie: str | None,
+            check: Callable[[], T]) -> T:
+    """Run the password check `check` (a falsy result: wrong password) within the limits of
+    this username and client; raises LoginThrottled, without running it, when over them."""
+    budgets = _budgets(username_identity(username), ip_address, device_cookie)
+    if not budgets:
+        return check()
+    attempt, wait = store.reserve_login_attempt(budgets=budgets, now_ms=clock.now_ms())
+    if wait is not None:
+        raise LoginThrottled(wait=wait)
+    try:
+        result = check()
+    except Exception:
+        # The check did not finish (the database or the store failed): it tried nothing.
+        try:
+            store.release_login_attempt(budgets=budgets, attempt=attempt)
+        except StoreUnavailable:
+            pass
+        raise
+    if result:
+        store.release_login_attempt(budgets=budgets, attempt=attempt)
+    return result
 
 
-def release_login_attempts(*, attempts: list[tuple[str, str, str]]) -> None:
-    """A login succeeded: its attempts no longer count as failures."""
-    if attempts:
-        store.release_login_attempts(attempts)
+def device_cookie(*, username: object, current: str | None) -> str:
+    """The device cookie to hand out after a successful login as `username`: it keeps the
+    device's id and the other usernames it was trusted for (most recent first)."""
+    device, users = _read_device(current) or (secrets.token_urlsafe(16), [])
+    user = _user_digest(username_identity(username))
+    users = [user, *(u for u in users if u != user)][:DEVICE_USERS_MAX]
+    return signing.dumps({"d": device, "u": users}, salt=DEVICE_SALT, compress=False)
 
 
-def throttle_username(username: str | None) -> str | None:
-    # Case-folded: 'Alice' and 'alice' share one budget of failures.
-    return username.casefold() if username else None
+def username_identity(username: object) -> str:
+    """The username as the limits count it: one budget for every spelling of one account."""
+    text = unicodedata.normalize("NFKC", str(username))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip().casefold()
+    return unicodedata.normalize("NFKC", text)
+
+
+def address_identity(address: str) -> str:
+    """What the per-address limit counts: the address, or its /64 for IPv6, since one
+    subscriber is routinely handed a whole /64 and could otherwise rotate through it."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _budgets(username: str, ip_address: str, cookie: str | None) -> list[store.Budget]:
+    device = _trusted_device(cookie, username)
+    if device:
+        wanted = [("device", device, "LOGIN_FAILURES_PER_DEVICE")]
+    else:
+        wanted = [("username", username, "LOGIN_FAILURES_PER_USERNAME"),
+                  ("ip", address_identity(ip_address), "LOGIN_FAILURES_PER_IP")]
+    budgets = []
+    for scope, ident, setting in wanted:
+        rate = parse_rate(getattr(token_settings, setting))
+        if rate:
+            budgets.append(store.Budget(scope, ident, *rate))
+    return budgets
+
+
+def _trusted_device(cookie: str | None, username: str) -> str | None:
+    """The budget key of a device cookie that vouches for `username`, else None."""
+    found = _read_device(cookie)
+    user = _user_digest(username)
+    if found is None or user not in found[1]:
+        return None
+    return f"{found[0]}:{user}"
+
+
+def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
+    if not cookie:
+        return None
+    try:
+        data = signing.loads(cookie, salt=DEVICE_SALT,
+                             max_age=token_settings.DEVICE_COOKIE_AGE)
+    except signing.BadSignature:
+        return None  # forged, expired, or signed with a key since retired
+    if not isinstance(data, dict):
+        return None
+    device, users = data.get("d"), data.get("u")
+    if not isinstance(device, str) or not isinstance(users, list):
+        return None
+    return device, [u for u in users if isinstance(u, str)]
+
+
+def _user_digest(username: str) -> str:
+    # A digest, not the username: the cookie is signed, not encrypted.
+    return hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -1,10 +1,19 @@
+import unicodedata
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+class UsernameField(serializers.CharField):
+    """Trimmed and NFKC-normalised, as Django's login forms and user model do."""
+
+    def to_internal_value(self, data) -> str:
+        return unicodedata.normalize("NFKC", super().to_internal_value(data))
+
+
 class ObtainSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = UsernameField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
 

@@ -6,6 +6,8 @@ Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth import authenticate, password_validation, user_logged_in
@@ -14,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
-from tokens import clock, jwt, store, users
+from tokens import clock, jwt, login_limits, store, users
 from tokens.conf import token_settings
 from tokens.exceptions import (
     InvalidCredentials,
@@ -22,6 +24,7 @@ from tokens.exceptions import (
     SessionRevoked,
     TokenReused,
     TokenServiceError,
+    UserInactive,
 )
 
 logger = logging.getLogger(__name__)
@@ -31,10 +34,12 @@ FIRST_GENERATION = 1
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """Where a request came from, as recorded on the session."""
+    """Where a request came from: recorded on the session (user agent, address) and
+    counted by the login limits (address, device cookie)."""
 
     user_agent: str = ""
     ip_address: str = ""
+    device_cookie: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,18 @@ class TokenPair:
     refresh_expires_in: int
 
 
+@dataclass(frozen=True)
+class Login:
+    pair: TokenPair
+    device_cookie: str  # for the client to keep: its own budget of failures next time
+
+
 def obtain_pair(
     *, request: HttpRequest | None, username: str, password: str, client: ClientInfo
-) -> TokenPair:
-    """Check credentials and start a new session; raises InvalidCredentials."""
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise InvalidCredentials()
+) -> Login:
+    """Check credentials within the login limits and start a new session; raises
+    InvalidCredentials or LoginThrottled."""
+    user = check_login(request=request, username=username, password=password, client=client)
     now_ms = clock.now_ms()
     session_id, jti = _new_id(), _new_id()
     now_s = now_ms // 1000
@@ -70,18 +80,37 @@ def obtain_pair(
         ip_address=client.ip_address,
     )
     user_logged_in.send(sender=user.__class__, request=request, user=user)
-    return _pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at)
+    return Login(
+        pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
+        device_cookie=login_limits.device_cookie(username=username, current=client.device_cookie),
+    )
+
+
+def check_login(
+    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo
+) -> AbstractBaseUser:
+    """The user these credentials authenticate, checked within the login limits (the API's
+    and the admin's login); raises InvalidCredentials or LoginThrottled."""
+    user = login_limits.limited(
+        username=username, ip_address=client.ip_address, device_cookie=client.device_cookie,
+        check=lambda: authenticate(request, username=username, password=password),
+    )
+    if user is None:
+        raise InvalidCredentials()
+    return user
 
 
 def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
     """Spend a refresh token for a new pair; a replay after the leeway ends the session."""
     claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
+    with _ending_sessions_of_inactive_user(claims.sub):
+        password = users.active_password(claims.sub)
     rotation = store.rotate(
         user_id=claims.sub,
         session_id=claims.sid,
         jti=claims.jti,
         generation=claims.gen,
-        fingerprint=users.fingerprint(users.active_password(claims.sub)),
+        fingerprint=users.fingerprint(password),
         new_jti=_new_id(),
         now_ms=clock.now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
@@ -110,17 +139,26 @@ def logout(*, refresh_token: str) -> None:
     store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen)
 
 
+def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: str) -> None:
+    """The same password is about to be stored under a new hash (Django's re-hash on login):
+    the user's sessions accept the new hash as they did the old; raises StoreUnavailable."""
+    store.add_fingerprint(user_id=str(user_id), old=users.fingerprint(old_hash),
+                          new=users.fingerprint(new_hash))
+
+
 def revoke_all_sessions(*, user_id: object) -> int:
     """End every session of a user (API, admin, commands, lifecycle hooks); returns the count."""
     return store.revoke_all(user_id=str(user_id))
 
 
 def change_password(
-    *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str
+    *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str,
+    client: ClientInfo,
 ) -> TokenPair:
     """Change the password; the current session goes on (same id) with a fresh pair, every
-    other session ends, and every token issued before the change is refused."""
-    if not user.check_password(old_password):
+    other session ends, and every token issued before the change is refused. The old
+    password is checked within the login limits: a stolen token is no password oracle."""
+    if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     try:
         password_validation.validate_password(new_password, user)
@@ -147,6 +185,15 @@ def change_password(
                  rotation.expires_at)
 
 
+def check_old_password(*, user: AbstractBaseUser, password: str, client: ClientInfo) -> bool:
+    """Whether `password` is the user's, checked within the login limits of their username
+    (wrong guesses count like failed logins; over the limit, LoginThrottled)."""
+    return login_limits.limited(
+        username=user.get_username(), ip_address=client.ip_address,
+        device_cookie=client.device_cookie, check=lambda: user.check_password(password),
+    )
+
+
 def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> store.PurgeReport:
     """Clean the store of what TTLs cannot remove (see store.purge)."""
     return store.purge(
@@ -163,7 +210,8 @@ def purge_all(*, batch_size: int) -> int:
 def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Claims]:
     """The user and claims of a valid access token whose session is still live."""
     claims = jwt.decode(access_token, typ=jwt.ACCESS)
-    user = users.active_user(claims.sub)
+    with _ending_sessions_of_inactive_user(claims.sub):
+        user = users.active_user(claims.sub)
     if token_settings.CHECK_SESSION_ON_ACCESS and not store.is_active(
         user_id=claims.sub,
         session_id=claims.sid,
@@ -183,6 +231,18 @@ def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
     """End one of the user's sessions; raises SessionNotFound if it is not theirs or not live."""
     if not store.revoke(user_id=str(user.pk), session_id=session_id):
         raise SessionNotFound()
+
+
+@contextmanager
+def _ending_sessions_of_inactive_user(user_id: str) -> Iterator[None]:
+    # A user deactivated by a path that sends no signal (QuerySet.update, raw SQL) still
+    # has sessions in Redis: end them the first time one is refused, so that reactivating
+    # the user does not bring them back.
+    try:
+        yield
+    except UserInactive:
+        store.revoke_all(user_id=user_id)
+        raise
 
 
 def _pair(

@@ -59,16 +59,23 @@ return 1
 # with the current jti wins the rotation; later ones see their jti as `prev`. Safe to run
 # twice (redis-py retries a command once on a timeout): a request that finds its own new
 # jti already current has won, and gets its rotation back, not a reuse verdict.
+# The password fingerprint must be the session's (`fp`), or the one of a re-hash of the same
+# password (`fp2`, see _REHASH); any other password ends the session.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip.
 _ROTATE = Script(None, _KEEP_INDEXED + b"""
-local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp')
+local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fp2')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
 if f[5] ~= ARGV[4] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[1])
-  return {'gone'}
+  if f[8] ~= ARGV[4] then
+    redis.call('DEL', KEYS[1])
+    redis.call('SREM', KEYS[2], ARGV[1])
+    return {'gone'}
+  end
+  -- The password's re-hash is saved now: its fingerprint becomes the only one.
+  redis.call('HSET', KEYS[1], 'fp', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'fp2')
 end
 if f[1] == ARGV[7] then return {'rotated', f[1], f[3], f[7]} end
 local now = tonumber(ARGV[5])
@@ -111,6 +118,7 @@ local ttl = exp * 1000 - now
 if ttl <= 0 then return {'gone'} end
 redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'fp', ARGV[4], 'cur', ARGV[5], 'prev', '',
            'rot', ARGV[6], 'last', ARGV[6], 'exp', tostring(exp))
+redis.call('HDEL', KEYS[1], 'fp2')
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 for i = 3, #KEYS do
@@ -120,19 +128,44 @@ end
 return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
 
-# Login throttling: an attempt is counted before the password is checked (and uncounted if
-# it succeeds), so parallel guesses cannot all pass a check made before any was counted.
-# KEYS: the identity's sorted set. ARGV: now ms, window ms, limit, attempt id.
-# Returns '' when counted, else the milliseconds until the oldest counted attempt expires.
-_RESERVE = Script(None, b"""
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], -limit, -limit, 'WITHSCORES')
-  return tostring(tonumber(oldest[2]) + window - now)
+# A re-hash of the same password (Django raising its work factor, say) changes the stored
+# hash but is no password change: sessions born with the old hash also accept the new one's
+# fingerprint. Written before the new hash is saved, so no request ever sees a hash that its
+# session does not know. KEYS: the user's sessions. ARGV: old fingerprint, new fingerprint.
+_REHASH = Script(None, b"""
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], 'fp') == ARGV[1] then
+    redis.call('HSET', KEYS[i], 'fp2', ARGV[2])
+    n = n + 1
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
+return n
+""")
+
+# Login limits: an attempt is counted before the password is checked (and uncounted if it
+# succeeds), so parallel guesses cannot all pass a check made before any was counted. It is
+# counted against every budget or none: a request refused by one budget spends no other
+# (else a victim's refusals would exhaust the budget of everyone behind their address).
+# Safe to run twice: the attempt id is the member, so a retried run adds nothing.
+# KEYS: one sorted set per budget. ARGV: now ms, attempt id, then limit and window ms of each.
+# Returns '' when counted, else the milliseconds until every budget has room again.
+_RESERVE = Script(None, b"""
+local now, wait = tonumber(ARGV[1]), 0
+for i = 1, #KEYS do
+  local limit, window = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  if redis.call('ZSCORE', KEYS[i], ARGV[2]) then return '' end
+  if redis.call('ZCARD', KEYS[i]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[i], -limit, -limit, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
+end
+if wait > 0 then return tostring(wait) end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 2])
+end
 return ''
 """)
 
@@ -219,8 +252,8 @@ def rotate(
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str) -> bool:
     """Whether the session exists, at this generation, for this password."""
     with _connection() as (conn, key):
-        gen, fp = conn.hmget(_session_key(key, user_id, session_id), "gen", "fp")
-    return gen is not None and int(gen) == generation and _text(fp) == fingerprint
+        gen, *fps = conn.hmget(_session_key(key, user_id, session_id), "gen", "fp", "fp2")
+    return gen is not None and int(gen) == generation and fingerprint in map(_text, fps)
 
 
 def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
@@ -250,6 +283,15 @@ def restart(
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
                 idle_seconds, *others]
         return _rotation(_RESTART(keys=keys, args=args, client=conn))
+
+
+def add_fingerprint(*, user_id: str, old: str, new: str) -> int:
+    """Let the sessions born with password fingerprint `old` accept `new` too (a re-hash of
+    the same password); returns how many sessions."""
+    with _connection() as (conn, key):
+        session_ids = map(_text, conn.smembers(_index_key(key, user_id)))
+        keys = [_session_key(key, user_id, sid) for sid in session_ids]
+        return int(_REHASH(keys=keys, args=[old, new], client=conn)) if keys else 0
 
 
 def revoke_all(*, user_id: str) -> int:
@@ -285,43 +327,40 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
         _session(sid, user_id, record)
         for sid, record in records.items()
         # A session from before the last password change is dead (refused on use).
-        if record and _text(record[b"fp"]) == fingerprint
+        if record and fingerprint in (_text(record[b"fp"]), _text(record.get(b"fp2")))
     ]
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
 
-def record_login_failure(*, scope: str, ident: str, now_ms: int, window_seconds: int) -> None:
-    """Remember one failed login for `ident` (a username or an IP) for the window."""
-    window_ms = window_seconds * 1000
+@dataclass(frozen=True)
+class Budget:
+    """A login limit as the store counts it: `limit` attempts of `ident` per window."""
+
+    scope: str
+    ident: str
+    limit: int
+    window_seconds: int
+
+
+def reserve_login_attempt(*, budgets: list[Budget], now_ms: int) -> tuple[str, float | None]:
+    """Count one attempt against every budget if each has room, atomically: (attempt id,
+    None); else count none and return (attempt id, seconds until all have room)."""
+    attempt = f"{now_ms}:{secrets.token_hex(8)}"
+    args: list = [now_ms, attempt]
+    for budget in budgets:
+        args += [budget.limit, budget.window_seconds * 1000]
     with _connection() as (conn, key):
-        throttle_key = _throttle_key(key, scope, ident)
-        pipe = conn.pipeline(transaction=True)
-        pipe.zadd(throttle_key, {f"{now_ms}:{secrets.token_hex(4)}": now_ms})
-        pipe.zremrangebyscore(throttle_key, 0, now_ms - window_ms)
-        pipe.pexpire(throttle_key, window_ms)
-        pipe.execute()
+        keys = [_throttle_key(key, b.scope, b.ident) for b in budgets]
+        wait_ms = _text(_RESERVE(keys=keys, args=args, client=conn))
+    return attempt, (max(int(wait_ms) / 1000, 0.001) if wait_ms else None)
 
 
-def reserve_login_attempt(
-    *, scope: str, ident: str, limit: int, now_ms: int, window_seconds: int
-) -> tuple[str | None, float | None]:
-    """Count a login attempt of `ident` if it is under `limit` in the window, atomically:
-    (attempt id, None); else (None, seconds until it may try again)."""
-    attempt = f"{now_ms}:{secrets.token_hex(4)}"
-    args = [now_ms, window_seconds * 1000, limit, attempt]
-    with _connection() as (conn, key):
-        wait_ms = _text(_RESERVE(keys=[_throttle_key(key, scope, ident)], args=args, client=conn))
-    if not wait_ms:
-        return attempt, None
-    return None, max(int(wait_ms) / 1000, 0.001)
-
-
-def release_login_attempts(attempts: list[tuple[str, str, str]]) -> None:
-    """Uncount attempts (scope, ident, attempt id) that turned out to be successful logins."""
+def release_login_attempt(*, budgets: list[Budget], attempt: str) -> None:
+    """Uncount an attempt that turned out to be a correct password."""
     with _connection() as (conn, key):
         pipe = conn.pipeline(transaction=False)
-        for scope, ident, attempt in attempts:
-            pipe.zrem(_throttle_key(key, scope, ident), attempt)
+        for budget in budgets:
+            pipe.zrem(_throttle_key(key, budget.scope, budget.ident), attempt)
         pipe.execute()
 
 
@@ -416,16 +455,16 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
         return
     pipe = conn.pipeline(transaction=False)
     for raw, _, _ in sessions:
-        pipe.hmget(raw, "fp", "exp")
+        pipe.hmget(raw, "fp", "exp", "fp2")
         pipe.pttl(raw)
     replies = pipe.execute()
     current = fingerprints({uid for _, uid, _ in sessions})
     now_ms = clock.now_ms()
     pipe = conn.pipeline(transaction=False)
-    for (raw, uid, sid), (fp, exp), ttl in zip(sessions, replies[::2], replies[1::2]):
+    for (raw, uid, sid), (fp, exp, fp2), ttl in zip(sessions, replies[::2], replies[1::2]):
         if fp is None:
             continue  # expired between SCAN and now
-        if current.get(uid) != _text(fp):
+        if current.get(uid) not in (_text(fp), _text(fp2)):
             report.dead_sessions += 1
             # Only if the fingerprint is still the stale one read above: a password change
             # may have moved this session to the new password meanwhile.

@@ -5,11 +5,10 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from tokens import services
-from tokens.throttling import IPLoginThrottle, UsernameLoginThrottle
+from tokens.clients import client_info, set_device_cookie
 from tokens.serializers import (
     ErrorSerializer,
     MeSerializer,
@@ -22,16 +21,8 @@ from tokens.serializers import (
 
 ERROR = OpenApiResponse(ErrorSerializer)
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
-USER_AGENT_MAX = 256
-IP_ADDRESS_MAX = 64
-
-
-def client_info(request: Request) -> services.ClientInfo:
-    """The caller's user agent and IP (DRF's NUM_PROXIES decides whether to trust X-Forwarded-For)."""
-    return services.ClientInfo(
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-        ip_address=(BaseThrottle().get_ident(request) or "")[:IP_ADDRESS_MAX],
-    )
+THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many failed password checks "
+                            "for this username or client; see Retry-After.")
 
 
 def token_response(pair: services.TokenPair) -> Response:
@@ -53,21 +44,21 @@ class PublicView(APIView):
 
 
 class ObtainTokenView(PublicView):
-    throttle_classes = [UsernameLoginThrottle, IPLoginThrottle]
-
     @extend_schema(
         request=ObtainSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: ERROR,
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: THROTTLED,
                    503: UNAVAILABLE},
         summary="Log in: start a session and get a token pair.",
     )
     def post(self, request: Request) -> Response:
         serializer = ObtainSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = services.obtain_pair(
+        login = services.obtain_pair(
             request=request._request, client=client_info(request), **serializer.validated_data
         )
-        return token_response(pair)
+        response = token_response(login.pair)
+        set_device_cookie(response, request, login.device_cookie)
+        return response
 
 
 class RefreshTokenView(PublicView):
@@ -112,14 +103,16 @@ class LogoutAllView(APIView):
 class PasswordChangeView(APIView):
     @extend_schema(
         request=PasswordChangeSerializer,
-        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
+        responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: THROTTLED,
+                   503: UNAVAILABLE},
         summary="Change the password: other sessions end, this one continues with a new pair.",
     )
     def post(self, request: Request) -> Response:
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pair = services.change_password(
-            user=request.user, claims=request.auth, **serializer.validated_data
+            user=request.user, claims=request.auth, client=client_info(request),
+            **serializer.validated_data,
         )
         return token_response(pair)
 

@@ -55,3 +55,24 @@ def test_a_rolled_back_deactivation_ends_nothing(user, login, api,
     user.is_active = True
     user.save()
     assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_deactivation_by_queryset_update_ends_sessions_on_first_use(user, login, api,
+                                                                    redis_conn):
+    pair, other = login(user), login(user)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)  # no signal sent
+    assert_error(me(api, pair["access_token"]), 401, "user_inactive")
+    assert keys(redis_conn) == [] or all(b"{%d}" % user.pk not in k for k in keys(redis_conn))
+    type(user).objects.filter(pk=user.pk).update(is_active=True)
+    for token in (pair, other):
+        assert_error(me(api, token["access_token"]), 401, "session_revoked")
+        assert_error(refresh(api, token["refresh_token"]), 401, "session_revoked")
+
+
+def test_deactivation_by_queryset_update_is_noticed_on_refresh_too(user, login, api):
+    pair = login(user)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert_error(refresh(api, pair["refresh_token"]), 401, "user_inactive")
+    type(user).objects.filter(pk=user.pk).update(is_active=True)
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, pair["access_token"]), 401, "session_revoked")

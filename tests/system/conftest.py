@@ -34,9 +34,10 @@ class Reply:
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, token: str | None = None,
-         timeout: float = CLIENT_TIMEOUT) -> Reply:
+         timeout: float = CLIENT_TIMEOUT, headers: dict | None = None) -> Reply:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method,
+                                     headers=headers or {})
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -122,8 +123,9 @@ class ApiServer:
         self.stop()
         raise RuntimeError(f"gunicorn did not start:\n{self.log.read_text()[-2000:]}")
 
-    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None):
-        return call(self.base, method, path, body, token)
+    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None,
+             headers: dict | None = None):
+        return call(self.base, method, path, body, token, headers=headers)
 
     def login(self, username: str = "alice") -> dict:
         reply = self.call("POST", "/api/auth/token/", {"username": username, "password": PASSWORD})

@@ -5,9 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.helpers import PASSWORD
+
 pytestmark = pytest.mark.timeout(300)
 
 REFRESH = "/api/auth/token/refresh/"
+OBTAIN = "/api/auth/token/"
 
 
 def test_two_api_processes_share_one_store(project):
@@ -105,11 +108,20 @@ def test_racing_with_zero_leeway_has_one_winner_and_ends_the_session(project):
     assert servers[1].refresh(winners[0].body["refresh_token"]).code == "session_revoked"
 
 
-def test_login_throttling_holds_across_processes(project):
+def test_login_limits_hold_across_processes_against_parallel_spellings(project):
     a, b = project.start_api(), project.start_api()
-    for server in (a, b, a, b, a):
-        reply = server.call("POST", "/api/auth/token/", {"username": "alice", "password": "nope"})
-        assert reply.status == 401
-    throttled = b.call("POST", "/api/auth/token/", {"username": "alice", "password": "nope"})
+    login = {"username": "alice", "password": PASSWORD}
+    known = a.call("POST", OBTAIN, login)  # a browser alice has logged in from before
+    device = {"Cookie": known.headers["Set-Cookie"].split(";")[0]}
+    spellings = ["alice", " alice", "ALICE", "alice\u2003", "\uff41lice"] * 2
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        replies = list(pool.map(
+            lambda i: (a, b)[i % 2].call("POST", OBTAIN, {"username": spellings[i],
+                                                          "password": f"nope{i}"}),
+            range(10)))
+    assert sorted(r.status for r in replies) == [401] * 5 + [429] * 5
+    throttled = b.call("POST", OBTAIN, login)
     assert (throttled.status, throttled.code) == (429, "throttled")
     assert int(throttled.headers["Retry-After"]) > 0
+    # The attacker's failures do not lock alice out of the browser she used before.
+    assert b.call("POST", OBTAIN, login, headers=device).status == 200

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 MAX = {
     "refresh": {"sql": 1, "redis": 1},
     "me": {"sql": 1, "redis": 1},
-    "obtain": {"sql": 2, "redis": 4},
+    "obtain": {"sql": 2, "redis": 3},
     "logout": {"sql": 0, "redis": 1},
 }
 

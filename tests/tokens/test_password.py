@@ -105,3 +105,70 @@ def test_change_on_an_ended_session_changes_nothing(api, user, login, settings):
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
     assert refresh(api, other["refresh_token"]).status_code == 200
+
+
+# --- A re-hash of the same password (a Django upgrade raising the work factor) ---
+
+BEFORE = ["tests.hashers.PBKDF2Before"]
+AFTER = ["tests.hashers.PBKDF2After"]
+
+
+def iterations(user) -> int:
+    user.refresh_from_db()
+    return int(user.password.split("$")[1])
+
+
+@pytest.fixture
+def rehashed_user(make_user):
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        yield make_user(username="dave")
+
+
+def test_a_work_factor_upgrade_on_login_ends_no_session(rehashed_user, login, api):
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        first, second = login(rehashed_user), login(rehashed_user)
+    assert iterations(rehashed_user) == 1_000
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        third = login(rehashed_user)  # Django re-hashes the password here
+        assert iterations(rehashed_user) == 2_000
+        for pair in (first, second, third):
+            assert me(api, pair["access_token"]).status_code == 200
+            assert refresh(api, pair["refresh_token"]).status_code == 200
+        sessions = api.get("/api/auth/sessions/",
+                           HTTP_AUTHORIZATION=f"Bearer {third['access_token']}").json()
+        assert len(sessions) == 3
+
+
+def test_a_work_factor_upgrade_on_an_admin_login_ends_no_session(rehashed_user, login, api,
+                                                                 client):
+    rehashed_user.is_staff = True
+    rehashed_user.save()
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        response = client.post("/admin/login/", {"username": "dave", "password": PASSWORD})
+        assert response.status_code == 302
+        assert iterations(rehashed_user) == 2_000
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_real_password_change_after_a_rehash_still_ends_sessions(rehashed_user, login, api):
+    from django.contrib.auth.hashers import make_password
+
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        login(rehashed_user)
+        type(rehashed_user).objects.filter(pk=rehashed_user.pk).update(
+            password=make_password("another passphrase 9"))
+        assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+        assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+
+
+def test_a_rehash_waits_when_the_store_is_down(rehashed_user):
+    with override_settings(PASSWORD_HASHERS=AFTER, CACHES=unreachable_caches()):
+        assert rehashed_user.check_password(PASSWORD)
+    assert iterations(rehashed_user) == 1_000  # re-hashed on a later check instead
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        assert rehashed_user.check_password(PASSWORD)
+        assert iterations(rehashed_user) == 2_000

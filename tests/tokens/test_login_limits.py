@@ -1,0 +1,391 @@
+"""Login limits: wrong passwords are counted per username and address (per device for a
+client that has logged in before), in the shared Redis, on every path that checks one."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from tests.helpers import OBTAIN, PASSWORD, assert_error, refresh, unreachable_caches
+from tokens.clients import DEVICE_COOKIE
+
+pytestmark = pytest.mark.django_db
+
+
+PASSWORD_URL = "/api/auth/password/"
+NEW = "a much better passphrase 42"
+
+
+def attempt(api, username, password="wrong", ip="192.0.2.1", **extra):
+    return api.post(OBTAIN, {"username": username, "password": password}, format="json",
+                    REMOTE_ADDR=ip, **extra)
+
+
+def test_failures_per_username_are_limited_then_429(api, user):
+    for i in range(5):
+        assert attempt(api, "alice", ip=f"192.0.2.{i}").status_code == 401
+    response = attempt(api, "alice", password=PASSWORD, ip="192.0.2.99")
+    assert_error(response, 429, "throttled")
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+def test_username_throttle_ignores_case(api, user):
+    for name in ("alice", "Alice", "ALICE", "aLiCe", "alicE"):
+        attempt(api, name)
+    assert attempt(api, "alice", password=PASSWORD).status_code == 429
+
+
+def test_throttled_username_does_not_slow_other_users(api, user, make_user):
+    make_user(username="bob")
+    for i in range(5):
+        attempt(api, "alice", ip=f"192.0.2.{i}")
+    response = attempt(api, "bob", password=PASSWORD, ip="198.51.100.1")
+    assert response.status_code == 200
+
+
+def test_successful_logins_are_not_counted(api, user):
+    for _ in range(8):
+        assert attempt(api, "alice", password=PASSWORD).status_code == 200
+
+
+def test_failures_per_ip_are_limited_across_usernames(api, user):
+    for i in range(20):
+        attempt(api, f"guess{i}", ip="203.0.113.5")
+    assert attempt(api, "alice", password=PASSWORD, ip="203.0.113.5").status_code == 429
+    assert attempt(api, "alice", password=PASSWORD, ip="203.0.113.6").status_code == 200
+
+
+def test_the_limit_lifts_after_the_window(api, user):
+    for _ in range(5):
+        attempt(api, "alice")
+    assert attempt(api, "alice", password=PASSWORD).status_code == 429
+    with time_machine.travel(timedelta(seconds=61)):
+        assert attempt(api, "alice", password=PASSWORD).status_code == 200
+
+
+@override_settings(TOKENS={"LOGIN_FAILURES_PER_USERNAME": "2/h", "LOGIN_FAILURES_PER_IP": None})
+def test_rates_come_from_token_settings(api, user):
+    attempt(api, "alice", ip="192.0.2.1")
+    attempt(api, "alice", ip="192.0.2.2")
+    response = attempt(api, "alice", password=PASSWORD, ip="192.0.2.3")
+    assert response.status_code == 429
+    assert 3500 < int(response["Retry-After"]) <= 3600
+
+
+def test_failed_admin_logins_count_too(client, api, user):
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "alice", "password": "wrong"})
+    assert attempt(api, "alice", password=PASSWORD).status_code == 429
+
+
+def test_throttle_keys_expire_and_hold_no_username(api, user, redis_conn):
+    attempt(api, "alice")
+    keys = [k for k in redis_conn.scan_iter() if b"throttle" in k]
+    assert len(keys) == 2  # one per username, one per IP
+    for key in keys:
+        assert b"alice" not in key
+        assert 0 < redis_conn.ttl(key) <= 60
+
+
+def test_x_forwarded_for_cannot_dodge_the_ip_limit(api, user):
+    for i in range(20):
+        api.post(OBTAIN, {"username": f"guess{i}", "password": "x"}, format="json",
+                 REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json",
+                        REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.9.9.9")
+    assert response.status_code == 429
+
+
+def test_a_lone_surrogate_in_the_username_is_a_400(api, user):
+    response = api.post(OBTAIN, '{"username": "\\ud800", "password": "x"}',
+                        content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_login_without_a_client_address_still_works(api, user):
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json",
+                        REMOTE_ADDR=None)
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_exceed_the_limit(user):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    barrier, statuses = threading.Barrier(10), []
+
+    def guess(i):
+        client = Client()
+        barrier.wait(timeout=10)
+        try:
+            statuses.append(client.post(OBTAIN, {"username": "alice", "password": f"no{i}"},
+                                        content_type="application/json",
+                                        REMOTE_ADDR=f"192.0.2.{i}").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [401] * 5 + [429] * 5
+
+
+# --- The identity counted is the one the login checks (however it is spelled) ---
+
+@pytest.mark.parametrize("spellings", [
+    [" alice", "  alice", "alice\u2003", "\talice\n", "alice "],
+    ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45", "ali\u200bce", "ALİCE".replace("İ", "I")],
+])
+def test_every_spelling_of_a_username_shares_its_budget(user, spellings):
+    client = APIClient()
+    for name in spellings:
+        assert attempt(client, name, ip="192.0.2.7").status_code == 401
+    response = attempt(APIClient(), "alice", password=PASSWORD, ip="192.0.2.8")
+    assert_error(response, 429, "throttled")
+
+
+def test_a_username_sent_as_a_json_number_is_counted_as_that_username(make_user):
+    make_user(username="12345")
+    client = APIClient()
+    for _ in range(5):
+        assert attempt(client, 12345, ip="192.0.2.7").status_code == 401
+    assert_error(attempt(client, "12345", password=PASSWORD, ip="192.0.2.8"), 429, "throttled")
+    assert_error(attempt(client, 12345, password=PASSWORD, ip="192.0.2.9"), 429, "throttled")
+
+
+def test_a_username_sent_as_a_json_number_logs_in_when_not_limited(make_user):
+    make_user(username="12345")
+    assert attempt(APIClient(), 12345, password=PASSWORD).status_code == 200
+
+
+# --- Only password checks that ran and failed are counted ---
+
+def test_requests_without_a_password_are_never_counted(user):
+    client = APIClient()
+    for body in ({"username": "alice"}, {"username": "alice", "password": ""},
+                 {"username": "alice", "password": None}, {"username": None, "password": "x"},
+                 {"username": ["alice"], "password": "x"}) * 3:
+        assert client.post(OBTAIN, body, format="json").status_code == 400
+    assert attempt(client, "alice", password=PASSWORD).status_code == 200
+
+
+def test_other_methods_on_the_login_endpoint_are_never_counted(user):
+    client = APIClient()
+    for _ in range(6):
+        assert client.get(OBTAIN, {"username": "alice"}).status_code == 405
+        assert client.options(OBTAIN).status_code == 200
+        assert client.head(OBTAIN).status_code == 405
+        assert client.put(OBTAIN, {"username": "alice", "password": "x"},
+                          format="json").status_code == 405
+    assert attempt(client, "alice", password=PASSWORD).status_code == 200
+
+
+def test_a_refused_attempt_counts_against_no_other_budget(user, make_user):
+    make_user(username="bob")
+    for _ in range(5):
+        attempt(APIClient(), "alice", ip="192.0.2.1")
+    # 25 tries at the locked username from a second address: refused, and not counted
+    # against that address, whose budget (20) is all still there.
+    for _ in range(25):
+        assert attempt(APIClient(), "alice", ip="198.51.100.2").status_code == 429
+    for i in range(20):
+        assert attempt(APIClient(), f"nobody{i}", ip="198.51.100.2").status_code == 401
+    assert attempt(APIClient(), "bob", password=PASSWORD, ip="198.51.100.2").status_code == 429
+
+
+def test_a_refused_address_spends_nothing_of_the_username(user):
+    for i in range(20):
+        attempt(APIClient(), f"nobody{i}", ip="203.0.113.5")
+    for _ in range(10):
+        assert attempt(APIClient(), "alice", ip="203.0.113.5").status_code == 429
+    # alice's own budget was never touched by those refusals.
+    for _ in range(4):
+        assert attempt(APIClient(), "alice", ip="198.51.100.3").status_code == 401
+    assert attempt(APIClient(), "alice", password=PASSWORD, ip="198.51.100.4").status_code == 200
+
+
+# --- A client that has logged in before keeps its own budget (device cookie) ---
+
+def test_failures_elsewhere_never_lock_out_a_device_that_logged_in_before(user):
+    device = APIClient()
+    assert attempt(device, "alice", password=PASSWORD, ip="192.0.2.50").status_code == 200
+    for i in range(30):
+        attempt(APIClient(), "alice", ip=f"198.51.100.{i}")
+    assert_error(attempt(APIClient(), "alice", password=PASSWORD, ip="198.51.100.99"),
+                 429, "throttled")
+    # Same address as the attacker even: the device is counted on its own.
+    assert attempt(device, "alice", password=PASSWORD, ip="198.51.100.1").status_code == 200
+
+
+def test_a_device_has_a_budget_of_its_own(user):
+    device = APIClient()
+    assert attempt(device, "alice", password=PASSWORD).status_code == 200
+    for _ in range(5):
+        assert attempt(device, "alice").status_code == 401
+    assert_error(attempt(device, "alice", password=PASSWORD), 429, "throttled")
+    # Its failures were not the username's: a new client may still try.
+    assert attempt(APIClient(), "alice", password=PASSWORD, ip="192.0.2.60").status_code == 200
+
+
+def test_a_device_cookie_vouches_only_for_the_usernames_that_logged_in_on_it(user, make_user):
+    make_user(username="mallory")
+    attacker = APIClient()
+    assert attempt(attacker, "mallory", password=PASSWORD).status_code == 200
+    for _ in range(5):
+        assert attempt(attacker, "alice").status_code == 401
+    assert_error(attempt(attacker, "alice"), 429, "throttled")
+
+
+def test_a_forged_or_altered_device_cookie_is_no_device(user):
+    device = APIClient()
+    attempt(device, "alice", password=PASSWORD)
+    genuine = device.cookies[DEVICE_COOKIE].value
+    for i in range(5):
+        attempt(APIClient(), "alice", ip=f"198.51.100.{i}")
+    for forged in (genuine[:-2] + "xx", genuine.replace(":", ";", 1), "alice", "", "{}"):
+        client = APIClient()
+        client.cookies[DEVICE_COOKIE] = forged
+        assert_error(attempt(client, "alice", password=PASSWORD), 429, "throttled")
+
+
+def test_an_expired_device_cookie_is_no_device(user):
+    device = APIClient()
+    attempt(device, "alice", password=PASSWORD)
+    for i in range(5):
+        attempt(APIClient(), "alice", ip=f"198.51.100.{i}")
+    with time_machine.travel(timedelta(days=366)):
+        for i in range(5):
+            attempt(APIClient(), "alice", ip=f"198.51.100.{i}")
+        assert_error(attempt(device, "alice", password=PASSWORD), 429, "throttled")
+
+
+def test_the_device_cookie_is_out_of_scripts_reach(user):
+    client = APIClient()
+    response = attempt(client, "alice", password=PASSWORD)
+    cookie = response.cookies[DEVICE_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
+    assert int(cookie["max-age"]) == 365 * 86400
+    assert "alice" not in cookie.value
+    secure = APIClient().post(OBTAIN, {"username": "alice", "password": PASSWORD},
+                              format="json", secure=True)
+    assert secure.cookies[DEVICE_COOKIE]["secure"]
+    assert attempt(APIClient(), "alice").cookies.get(DEVICE_COOKIE) is None
+
+
+# --- Client addresses ---
+
+@override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1})
+@pytest.mark.parametrize("forwarded", ["", " ", "10.0.0.1, ", "10.0.0.1,", ",", "not-an-ip",
+                                       "10.0.0.1, 300.1.1.1", "10.0.0.1, 192.0.2.1:8080"])
+def test_a_blank_or_bad_forwarded_address_falls_back_to_the_proxy_address(user, forwarded):
+    for i in range(20):
+        assert attempt(APIClient(), f"nobody{i}", ip="203.0.113.9",
+                       HTTP_X_FORWARDED_FOR=forwarded).status_code == 401
+    response = attempt(APIClient(), "alice", password=PASSWORD, ip="203.0.113.9",
+                       HTTP_X_FORWARDED_FOR=forwarded)
+    assert_error(response, 429, "throttled")
+
+
+@override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1})
+def test_behind_one_proxy_each_forwarded_client_has_its_own_budget(user):
+    for i in range(20):
+        attempt(APIClient(), f"nobody{i}", ip="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    # Spelled otherwise, still the same client.
+    assert attempt(APIClient(), "alice", password=PASSWORD, ip="10.0.0.1",
+                   HTTP_X_FORWARDED_FOR="1.2.3.4, ::ffff:198.51.100.1").status_code == 429
+    assert attempt(APIClient(), "alice", password=PASSWORD, ip="10.0.0.1",
+                   HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+
+
+def test_ipv6_clients_are_counted_by_their_64(user):
+    for i in range(20):
+        attempt(APIClient(), f"nobody{i}", ip=f"2001:db8:1:2::{i + 1:x}")
+    assert attempt(APIClient(), "alice", password=PASSWORD,
+                   ip="2001:db8:1:2:ffff::1").status_code == 429
+    assert attempt(APIClient(), "alice", password=PASSWORD,
+                   ip="2001:db8:1:3::1").status_code == 200
+
+
+# --- Every path that checks a password ---
+
+def test_the_admin_login_obeys_the_limits_with_a_clear_message(client, make_user):
+    make_user(username="root", is_staff=True, is_superuser=True)
+    for name in ("root", " root", "ROOT", "root", "root"):
+        response = client.post("/admin/login/", {"username": name, "password": "wrong"})
+        assert response.status_code == 200 and "_auth_user_id" not in client.session
+    response = client.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed login attempts" in response.content.decode()
+    assert attempt(APIClient(), "root", password=PASSWORD).status_code == 429
+
+
+def test_the_admin_login_gives_a_device_its_own_budget(make_user):
+    from django.test import Client
+
+    make_user(username="root", is_staff=True, is_superuser=True)
+    admin = Client()
+    response = admin.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert response.status_code == 302 and DEVICE_COOKIE in response.cookies
+    admin.post("/admin/logout/")
+    for i in range(10):
+        attempt(APIClient(), "root", ip=f"198.51.100.{i}")
+    response = admin.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert response.status_code == 302 and "_auth_user_id" in admin.session
+
+
+def test_wrong_old_passwords_count_like_failed_logins(user, login):
+    pair = login(user)
+    thief = APIClient()
+    thief.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+    for i in range(5):
+        response = thief.post(PASSWORD_URL, {"old_password": f"guess{i}", "new_password": NEW},
+                              format="json", REMOTE_ADDR="198.51.100.7")
+        assert_error(response, 400, "invalid")
+    response = thief.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
+                          format="json", REMOTE_ADDR="198.51.100.7")
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)  # unchanged, and no session ended
+    assert refresh(APIClient(), pair["refresh_token"]).status_code == 200
+    # And the login of a client without a device cookie is refused as well.
+    assert attempt(APIClient(), "alice", password=PASSWORD, ip="192.0.2.70").status_code == 429
+
+
+def test_the_admin_password_change_counts_wrong_old_passwords(client, make_user):
+    root = make_user(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    form = {"new_password1": NEW, "new_password2": NEW}
+    for i in range(5):
+        response = client.post("/admin/password_change/", {"old_password": f"no{i}", **form})
+        assert response.status_code == 200
+    response = client.post("/admin/password_change/", {"old_password": PASSWORD, **form})
+    assert "Too many failed login attempts" in response.content.decode()
+    root.refresh_from_db()
+    assert root.check_password(PASSWORD)
+
+
+def test_the_admin_password_change_still_changes_the_password(client, make_user):
+    root = make_user(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    response = client.post("/admin/password_change/",
+                           {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+    assert response.status_code == 302
+    root.refresh_from_db()
+    assert root.check_password(NEW)
+
+
+@override_settings(CACHES=unreachable_caches())
+def test_the_admin_login_says_so_when_the_store_is_down(client, make_user):
+    make_user(username="root", is_staff=True, is_superuser=True)
+    response = client.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert "token store is unavailable" in response.content.decode()

@@ -1,0 +1,65 @@
+"""Where a request comes from: its client address, user agent and device cookie, as the
+login limits count them and sessions record them. The one place that reads
+X-Forwarded-For and the device cookie."""
+
+import ipaddress
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework.settings import api_settings
+
+from tokens.conf import token_settings
+from tokens.services import ClientInfo
+from tokens.text import header_text
+
+USER_AGENT_MAX = 256
+# Counted (and shown) when no address can be had at all: every such request shares one
+# budget, rather than escaping the limit per address.
+UNKNOWN_ADDRESS = "unknown"
+# Proof of an earlier successful login on this client (see tokens.login_limits).
+DEVICE_COOKIE = "tokens_device"
+
+
+def client_info(request: HttpRequest) -> ClientInfo:
+    """The caller's user agent (as the client sent it, control characters neutralised),
+    address and device cookie."""
+    user_agent = header_text(request.META.get("HTTP_USER_AGENT", ""))[:USER_AGENT_MAX]
+    return ClientInfo(user_agent=user_agent, ip_address=client_ip(request),
+                      device_cookie=request.COOKIES.get(DEVICE_COOKIE))
+
+
+def set_device_cookie(response: HttpResponse, request: HttpRequest, value: str) -> None:
+    """Hand the client its device cookie: out of scripts' reach, sent back on logins only
+    from this site, over HTTPS whenever the request came over it."""
+    response.set_cookie(
+        DEVICE_COOKIE, value, max_age=int(token_settings.DEVICE_COOKIE_AGE.total_seconds()),
+        httponly=True, secure=request.is_secure(), samesite="Lax",
+    )
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: the entry DJANGO_NUM_PROXIES trusted proxies put in
+    X-Forwarded-For, else REMOTE_ADDR. Never empty: a blank, missing or malformed forwarded
+    entry falls back to REMOTE_ADDR (so it cannot turn the per-address limit off)."""
+    remote = _address(request.META.get("REMOTE_ADDR"))
+    proxies = api_settings.NUM_PROXIES or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded is not None:
+        entries = forwarded.split(",")
+        # The entry the outermost trusted proxy appended: what comes before it, the client
+        # may have written itself.
+        candidate = _address(entries[-min(proxies, len(entries))])
+        if candidate:
+            return candidate
+    return remote or UNKNOWN_ADDRESS
+
+
+def _address(value: str | None) -> str:
+    # One spelling per address ('::FFFF:10.0.0.1' is '10.0.0.1'); anything that is not an
+    # address (a blank entry, a hostname, a port, control characters) is no address.
+    try:
+        ip = ipaddress.ip_address((value or "").strip())
+    except ValueError:
+        return ""
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip)
