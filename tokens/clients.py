@@ -3,8 +3,10 @@ login limits count them and sessions record them. The one place that reads
 X-Forwarded-For and the device cookie."""
 
 import ipaddress
+import re
 
 from django.http import HttpRequest, HttpResponse
+from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
 from tokens.conf import token_settings
@@ -15,6 +17,10 @@ USER_AGENT_MAX = 256
 # Counted (and shown) when no address can be had at all: every such request shares one
 # budget, rather than escaping the limit per address.
 UNKNOWN_ADDRESS = "unknown"
+# The Idempotency-Key header (IETF httpapi draft: a structured-field string, so quoted; bare
+# values are taken too). At least 16 characters: it must be random per refresh attempt (a
+# UUID4, say) for a retry to be told from a thief's replay.
+IDEMPOTENCY_KEY = re.compile(r'"?([\x21\x23-\x5b\x5d-\x7e]{16,255})"?')
 # Proof of an earlier successful login on this client (see tokens.login_limits).
 DEVICE_COOKIE = "tokens_device"
 
@@ -25,6 +31,19 @@ def client_info(request: HttpRequest) -> ClientInfo:
     user_agent = header_text(request.META.get("HTTP_USER_AGENT", ""))[:USER_AGENT_MAX]
     return ClientInfo(user_agent=user_agent, ip_address=client_ip(request),
                       device_cookie=request.COOKIES.get(DEVICE_COOKIE))
+
+
+def idempotency_key(request: HttpRequest) -> str | None:
+    """The request's Idempotency-Key, if it sent one; a malformed one is a 400."""
+    value = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    if value is None:
+        return None
+    match = IDEMPOTENCY_KEY.fullmatch(value.strip())
+    if match is None:
+        raise ValidationError({"Idempotency-Key": [
+            "Must be 16 to 255 visible ASCII characters, random for each refresh attempt "
+            "and sent again only on retries of that attempt."]})
+    return match.group(1)
 
 
 def set_device_cookie(response: HttpResponse, request: HttpRequest, value: str) -> None:

@@ -27,6 +27,9 @@ class Claims:
     jti: str
     iat: int
     exp: int
+    # A refresh token's parent: the jti of the token it replaced ('' for a session's first
+    # token). Lets the store adopt a token whose rotation it lost (see store._ROTATE).
+    par: str = ""
 
 
 def encode(claims: Claims) -> str:
@@ -38,6 +41,8 @@ def encode(claims: Claims) -> str:
         "sid": claims.sid, "gen": claims.gen, "typ": claims.typ, "jti": claims.jti,
         "iat": claims.iat, "exp": claims.exp,
     }
+    if claims.typ == REFRESH:
+        payload["par"] = claims.par
     return jwt.encode(payload, token_settings.SIGNING_KEY, algorithm=token_settings.ALGORITHM)
 
 
@@ -66,9 +71,12 @@ def decode(token: str, *, typ: str) -> Claims:
 
 
 def _claims(payload: dict) -> Claims:
-    fields = {name: payload[name] for name in Claims.__dataclass_fields__}
+    # `par` is optional: refresh tokens issued before it existed have none.
+    fields = {name: payload.get(name, "") for name in Claims.__dataclass_fields__}
     strings = ("sub", "sid", "typ", "jti")
     if not all(isinstance(fields[name], str) and fields[name] for name in strings):
+        raise TokenInvalid()
+    if not isinstance(fields["par"], str):
         raise TokenInvalid()
     if not all(type(fields[name]) is int for name in ("gen", "iat", "exp")):
         raise TokenInvalid()

@@ -4,6 +4,7 @@ Services raise domain errors (tokens.exceptions) and know nothing of HTTP; they 
 Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 """
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterator
@@ -100,8 +101,11 @@ def check_login(
     return user
 
 
-def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
-    """Spend a refresh token for a new pair; a replay after the leeway ends the session."""
+def rotate_refresh(
+    *, refresh_token: str, client: ClientInfo, idempotency_key: str | None = None
+) -> TokenPair:
+    """Spend a refresh token for a new pair; a replay after the leeway ends the session,
+    unless it is a retry carrying the Idempotency-Key of the rotation it repeats."""
     claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     with _ending_sessions_of_inactive_user(claims.sub):
         password = users.active_password(claims.sub)
@@ -116,6 +120,10 @@ def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         leeway_ms=int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000),
         ip_address=client.ip_address,
+        parent=claims.par,
+        # Hashed: the store keeps nothing a request could be replayed with verbatim.
+        idempotency_key=hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+        if idempotency_key else "",
     )
     if rotation.outcome == "reused":
         logger.warning(
@@ -125,9 +133,9 @@ def rotate_refresh(*, refresh_token: str, client: ClientInfo) -> TokenPair:
         raise TokenReused()
     if rotation.outcome in ("gone", "stale"):
         raise SessionRevoked()
-    return _pair(
-        claims.sub, claims.sid, claims.gen, rotation.jti, rotation.issued_at_ms, rotation.expires_at
-    )
+    # Every successor handed out for the presented token, first or again, names it as parent.
+    return _pair(claims.sub, claims.sid, claims.gen, rotation.jti, rotation.issued_at_ms,
+                 rotation.expires_at, parent=claims.jti)
 
 
 def logout(*, refresh_token: str) -> None:
@@ -246,12 +254,13 @@ def _ending_sessions_of_inactive_user(user_id: str) -> Iterator[None]:
 
 
 def _pair(
-    user_id: str, session_id: str, generation: int, jti: str, issued_at_ms: int, expires_at: int
+    user_id: str, session_id: str, generation: int, jti: str, issued_at_ms: int, expires_at: int,
+    parent: str = "",
 ) -> TokenPair:
     # The refresh token's claims all come from the store, so a replay inside the leeway
     # re-signs byte for byte the token the first rotation returned.
     refresh = jwt.Claims(
-        user_id, session_id, generation, jwt.REFRESH, jti, issued_at_ms // 1000, expires_at
+        user_id, session_id, generation, jwt.REFRESH, jti, issued_at_ms // 1000, expires_at, parent
     )
     now_s = int(clock.now())
     access_expires_at = min(now_s + _seconds(token_settings.ACCESS_TOKEN_LIFETIME), expires_at)

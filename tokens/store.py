@@ -61,10 +61,19 @@ return 1
 # jti already current has won, and gets its rotation back, not a reuse verdict.
 # The password fingerprint must be the session's (`fp`), or the one of a re-hash of the same
 # password (`fp2`, see _REHASH); any other password ends the session.
+# Outages must not become logouts:
+# - A lost reply: the client retries with the same Idempotency-Key, recorded (hashed, `ik`)
+#   with the rotation; `prev` presented with that key gets the recorded successor, however
+#   late. Without the key only the leeway applies, so a thief replaying a spent token (with
+#   a key of their own) still ends the session.
+# - A lost rotation (a failover, an AOF that lost its last second): the presented token names
+#   the store's current jti as its parent, so the store issued it and lost the write. It is
+#   adopted as current and rotated from. Only this service signs a parent claim.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
-# idle lifetime s, ip.
+# idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none).
 _ROTATE = Script(None, _KEEP_INDEXED + b"""
-local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fp2')
+local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fp2',
+                     'ik')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
 if f[5] ~= ARGV[4] then
@@ -79,7 +88,7 @@ if f[5] ~= ARGV[4] then
 end
 if f[1] == ARGV[7] then return {'rotated', f[1], f[3], f[7]} end
 local now = tonumber(ARGV[5])
-if ARGV[2] == f[1] then
+if ARGV[2] == f[1] or (ARGV[10] ~= '' and ARGV[10] == f[1]) then
   local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[8]), tonumber(f[6]))
   local ttl = exp * 1000 - now
   if ttl <= 0 then
@@ -88,13 +97,14 @@ if ARGV[2] == f[1] then
     return {'gone'}
   end
   redis.call('HSET', KEYS[1], 'cur', ARGV[7], 'prev', ARGV[2], 'rot', ARGV[5],
-             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9])
+             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ARGV[11])
   redis.call('PEXPIRE', KEYS[1], ttl)
   keep_indexed(KEYS[2], ARGV[1], ttl)
   return {'rotated', ARGV[7], ARGV[5], tostring(exp)}
 end
 local leeway = tonumber(ARGV[6])
-if leeway > 0 and ARGV[2] == f[2] and now - tonumber(f[3]) <= leeway then
+if ARGV[2] == f[2] and ((ARGV[11] ~= '' and ARGV[11] == f[9])
+                        or (leeway > 0 and now - tonumber(f[3]) <= leeway)) then
   return {'replayed', f[1], f[3], f[7]}
 end
 redis.call('DEL', KEYS[1])
@@ -241,10 +251,13 @@ def rotate(
     idle_seconds: int,
     leeway_ms: int,
     ip_address: str,
+    parent: str = "",
+    idempotency_key: str = "",
 ) -> Rotation:
-    """Spend refresh token `jti` for `new_jti`, in one atomic step (see _ROTATE)."""
+    """Spend refresh token `jti` (child of `parent`) for `new_jti`, in one atomic step (see
+    _ROTATE); `idempotency_key` is the hash of the request's key, recorded with it."""
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
-            idle_seconds, ip_address]
+            idle_seconds, ip_address, parent, idempotency_key]
     with _connection() as (conn, key):
         return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 

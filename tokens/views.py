@@ -1,6 +1,7 @@
 """Thin views: validate the body, call one service, shape the response."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import services
-from tokens.clients import client_info, set_device_cookie
+from tokens.clients import client_info, idempotency_key, set_device_cookie
 from tokens.serializers import (
     ErrorSerializer,
     MeSerializer,
@@ -64,6 +65,13 @@ class ObtainTokenView(PublicView):
 class RefreshTokenView(PublicView):
     @extend_schema(
         request=RefreshTokenSerializer,
+        parameters=[OpenApiParameter(
+            "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+            description="Random for each refresh attempt (a UUID4), sent again unchanged "
+                        "only when retrying that attempt (after a timeout, a 503, a lost "
+                        "reply): the retry then gets the same successor, however late, "
+                        "instead of a token_reused verdict. Keep it in memory only.",
+        )],
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
         summary="Rotate a refresh token: it is spent, and a new pair is returned.",
     )
@@ -71,7 +79,8 @@ class RefreshTokenView(PublicView):
         serializer = RefreshTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pair = services.rotate_refresh(
-            refresh_token=serializer.validated_data["refresh_token"], client=client_info(request)
+            refresh_token=serializer.validated_data["refresh_token"], client=client_info(request),
+            idempotency_key=idempotency_key(request),
         )
         return token_response(pair)
 

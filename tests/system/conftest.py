@@ -73,8 +73,8 @@ class Project:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(),
                        check=True, capture_output=True, timeout=120)
 
-    def start_api(self, **env) -> "ApiServer":
-        server = ApiServer.start(self.env(**env), self.directory)
+    def start_api(self, *, workers: int = 2, **env) -> "ApiServer":
+        server = ApiServer.start(self.env(**env), self.directory, workers=workers)
         self.servers.append(server)
         return server
 
@@ -87,7 +87,7 @@ class Project:
 
 @dataclass
 class ApiServer:
-    """gunicorn with 2 sync workers on a free loopback port."""
+    """gunicorn with sync workers (2 unless told) on a free loopback port."""
 
     port: int
     process: subprocess.Popen
@@ -98,12 +98,12 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, env: dict, directory: Path) -> "ApiServer":
+    def start(cls, env: dict, directory: Path, workers: int = 2) -> "ApiServer":
         port = free_port()
         log = directory / f"gunicorn-{port}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", "2", "--timeout", "30", "--graceful-timeout", "5"],
+             f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "5"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
         )
         server = cls(port, process, log)

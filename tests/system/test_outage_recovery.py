@@ -1,0 +1,112 @@
+"""An outage must never become a logout, on real gunicorn and redis-server processes: a refresh
+whose reply was lost in a Redis stall longer than the leeway is retried, not punished, and
+rotations the store lost (the tail of an AOF) are adopted. A thief's replay is still reuse."""
+
+import shutil
+import signal
+import time
+import uuid
+
+import jwt as pyjwt
+import pytest
+import redis
+
+from tests.system.conftest import start_project
+
+pytestmark = pytest.mark.timeout(300)
+
+REFRESH = "/api/auth/token/refresh/"
+STALL_SECONDS = 12  # longer than the servers' ROTATION_LEEWAY (10 s)
+
+
+def jti(token: str) -> str:
+    return pyjwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def stored(conn: redis.Redis, token: str) -> dict:
+    sid = pyjwt.decode(token, options={"verify_signature": False})["sid"]
+    keys = list(conn.scan_iter(match=f"*:s:{sid}", count=1000))
+    return {k.decode(): v.decode() for k, v in conn.hgetall(keys[0]).items()} if keys else {}
+
+
+def wait_for(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def everysec_project():
+    project = start_project("--appendonly", "yes", "--appendfsync", "everysec")
+    yield project
+    project.stop()
+
+
+def test_a_refresh_lost_in_a_long_stall_is_retried_and_a_replay_is_still_reuse(project):
+    # One worker, whose pooled Redis connection is open: the refresh sent during the stall
+    # reaches Redis's socket buffer, as it does in production whenever a connection is live.
+    api = project.start_api(workers=1)
+    conn = redis.Redis(port=project.redis.port)
+    # One rotation first, so the rotation script is loaded in Redis.
+    client = api.refresh(api.login()["refresh_token"]).body["refresh_token"]
+    # Another session rotates just before the stall, with a key; its spent token is stolen.
+    stolen = api.refresh(api.login()["refresh_token"]).body["refresh_token"]
+    thief_key = str(uuid.uuid4())
+    assert api.call("POST", REFRESH, {"refresh_token": stolen},
+                    headers={"Idempotency-Key": str(uuid.uuid4())}).status == 200
+    key = str(uuid.uuid4())
+    project.redis.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        lost = api.call("POST", REFRESH, {"refresh_token": client},
+                        headers={"Idempotency-Key": key})
+        assert (lost.status, lost.code) == (503, "token_store_unavailable")
+        time.sleep(max(0.0, STALL_SECONDS - (time.monotonic() - started)))
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    # Redis runs the buffered script of the request that gave up: the session moved on to a
+    # successor that no client received.
+    wait_for(lambda: stored(conn, client).get("prev") == jti(client))
+    retry = api.call("POST", REFRESH, {"refresh_token": client}, headers={"Idempotency-Key": key})
+    assert retry.status == 200, retry
+    successor = retry.body["refresh_token"]
+    assert stored(conn, client)["cur"] == jti(successor)  # the one the store recorded
+    assert api.refresh(successor).status == 200  # and the session goes on
+    # A thief's replay of a spent token after the leeway, without its key or with another,
+    # is still reuse and ends that session.
+    replay = api.call("POST", REFRESH, {"refresh_token": stolen},
+                      headers={"Idempotency-Key": thief_key})
+    assert (replay.status, replay.code) == (401, "token_reused")
+    assert stored(conn, stolen) == {}
+
+
+def test_rotations_lost_with_the_tail_of_the_aof_are_adopted(everysec_project):
+    project = everysec_project
+    api = project.start_api()
+    tokens = [api.refresh(api.login()["refresh_token"]).body["refresh_token"] for _ in range(8)]
+    time.sleep(1.5)  # everysec: the logins and first rotations are on disk
+    aof = project.redis.directory / "appendonlydir"
+    snapshot = project.redis.directory / "aof-before-burst"
+    shutil.copytree(aof, snapshot)
+    tokens = [api.refresh(t).body["refresh_token"] for t in tokens]  # the burst
+    project.redis.kill()
+    # Restart from the AOF as it was before the burst: every rotation of the burst is lost
+    # (as on a replica promoted before it received them).
+    shutil.rmtree(aof)
+    shutil.copytree(snapshot, aof)
+    project.redis.restart()
+    replies = [api.refresh(t) for t in tokens]
+    assert [r.status for r in replies] == [200] * len(tokens)
+    assert all(api.refresh(r.body["refresh_token"]).status == 200 for r in replies)
+
+
+def test_a_sigkill_right_after_a_burst_logs_no_one_out(everysec_project):
+    project = everysec_project
+    api = project.start_api()
+    tokens = [api.refresh(api.login()["refresh_token"]).body["refresh_token"] for _ in range(8)]
+    time.sleep(1.5)
+    tokens = [api.refresh(t).body["refresh_token"] for t in tokens]
+    project.redis.kill()
+    project.redis.restart()
+    assert [api.refresh(t).status for t in tokens] == [200] * len(tokens)

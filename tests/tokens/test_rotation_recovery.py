@@ -1,0 +1,163 @@
+"""Outages must not become logouts: a retried refresh whose reply was lost gets the successor
+the store recorded (Idempotency-Key), and a token whose rotation the store lost is adopted
+(its parent claim); a thief's replay is still reuse. Each branch of the rotation script,
+with what the store holds after it."""
+
+import uuid
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+import time_machine
+
+from tests.helpers import REFRESH, assert_error
+from tokens.conf import token_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def claims_of(token: str) -> dict:
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def rotate(api, token: str, key: str | None = None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return api.post(REFRESH, {"refresh_token": token}, format="json", **headers)
+
+
+def session(redis_conn) -> dict:
+    keys = [k for k in redis_conn.scan_iter(count=1000) if b":s:" in k]
+    if not keys:
+        return {}
+    assert len(keys) == 1
+    return {k.decode(): v.decode() for k, v in redis_conn.hgetall(keys[0]).items()}
+
+
+def session_key(redis_conn) -> bytes:
+    return next(k for k in redis_conn.scan_iter(count=1000) if b":s:" in k)
+
+
+def index_members(redis_conn) -> set:
+    index = [k for k in redis_conn.scan_iter(count=1000) if k.endswith(b":sessions")]
+    return set(redis_conn.smembers(index[0])) if index else set()
+
+
+def test_a_retry_with_its_key_gets_the_recorded_successor_however_late(api, user, login,
+                                                                       redis_conn):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    successor = rotate(api, first, key).json()["refresh_token"]  # the reply that got lost
+    with time_machine.travel(timedelta(hours=1)):
+        retry = rotate(api, first, key)
+        assert retry.status_code == 200
+        assert retry.json()["refresh_token"] == successor  # the very same token
+        stored = session(redis_conn)
+        assert (stored["cur"], stored["prev"]) == (claims_of(successor)["jti"],
+                                                  claims_of(first)["jti"])
+        assert rotate(api, successor).status_code == 200  # and the session goes on
+
+
+def test_the_key_may_be_sent_as_a_structured_field_string(api, user, login):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    successor = rotate(api, first, f'"{key}"').json()["refresh_token"]
+    with time_machine.travel(timedelta(minutes=5)):
+        assert rotate(api, first, key).json()["refresh_token"] == successor
+
+
+@pytest.mark.parametrize("thief_key", [None, "another-key-0123456789", ""])
+def test_a_replay_without_the_recorded_key_after_the_leeway_is_reuse(api, user, login,
+                                                                     redis_conn, thief_key):
+    first = login(user)["refresh_token"]
+    successor = rotate(api, first, str(uuid.uuid4())).json()["refresh_token"]
+    with time_machine.travel(timedelta(seconds=11)):
+        if thief_key == "":
+            assert_error(rotate(api, first, thief_key), 400, "invalid")
+            return
+        assert_error(rotate(api, first, thief_key), 401, "token_reused")
+        assert session(redis_conn) == {} and index_members(redis_conn) == set()
+        assert_error(rotate(api, successor), 401, "session_revoked")
+
+
+def test_the_key_reaches_back_only_to_the_last_rotation(api, user, login, redis_conn):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    second = rotate(api, first, key).json()["refresh_token"]
+    rotate(api, second, str(uuid.uuid4()))
+    with time_machine.travel(timedelta(seconds=11)):
+        # The grandparent with its old key: the client moved on, so this is a thief.
+        assert_error(rotate(api, first, key), 401, "token_reused")
+        assert session(redis_conn) == {}
+
+
+def test_a_rotation_without_a_key_clears_the_recorded_one(api, user, login):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    second = rotate(api, first, key).json()["refresh_token"]
+    rotate(api, second)
+    with time_machine.travel(timedelta(seconds=11)):
+        assert_error(rotate(api, second, key), 401, "token_reused")
+
+
+def test_the_store_keeps_only_a_hash_of_the_key(api, user, login, redis_conn):
+    key = str(uuid.uuid4())
+    rotate(api, login(user)["refresh_token"], key)
+    stored = session(redis_conn)
+    assert stored["ik"] and key not in str(stored) and key.encode() not in redis_conn.dump(
+        session_key(redis_conn))
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 256, "has space inside it!", '"unterminated',
+                                 "tab\tinside-0123456789", "caf\u00e9-0123456789abcdef"])
+def test_a_malformed_key_is_a_400(api, user, login, bad):
+    first = login(user)["refresh_token"]
+    response = rotate(api, first, bad)
+    assert_error(response, 400, "invalid")
+    assert "Idempotency-Key" in response.json()["errors"]
+    assert rotate(api, first).status_code == 200  # nothing was spent
+
+
+def test_a_token_whose_rotation_was_lost_is_adopted(api, user, login, redis_conn):
+    first = login(user)["refresh_token"]
+    before = redis_conn.dump(session_key(redis_conn))
+    ttl = redis_conn.pttl(session_key(redis_conn))
+    second = rotate(api, first).json()["refresh_token"]
+    # The store loses that rotation (a failover to a replica that never got it).
+    redis_conn.restore(session_key(redis_conn), ttl, before, replace=True)
+    assert session(redis_conn)["cur"] == claims_of(first)["jti"]
+    third = rotate(api, second)
+    assert third.status_code == 200
+    stored = session(redis_conn)
+    assert (stored["cur"], stored["prev"]) == (claims_of(third.json()["refresh_token"])["jti"],
+                                              claims_of(second)["jti"])
+    with time_machine.travel(timedelta(seconds=11)):
+        assert rotate(api, third.json()["refresh_token"]).status_code == 200
+        # The parent the store had, presented afterwards: reuse.
+        assert_error(rotate(api, first), 401, "token_reused")
+        assert session(redis_conn) == {}
+
+
+def test_two_lost_rotations_in_a_row_cannot_be_recovered(api, user, login, redis_conn):
+    first = login(user)["refresh_token"]
+    before = redis_conn.dump(session_key(redis_conn))
+    ttl = redis_conn.pttl(session_key(redis_conn))
+    second = rotate(api, first).json()["refresh_token"]
+    third = rotate(api, second).json()["refresh_token"]
+    redis_conn.restore(session_key(redis_conn), ttl, before, replace=True)
+    assert_error(rotate(api, third), 401, "token_reused")
+    assert session(redis_conn) == {}
+
+
+def test_a_refresh_token_from_before_parent_claims_still_rotates(api, user, login):
+    claims = claims_of(login(user)["refresh_token"])
+    del claims["par"]
+    legacy = pyjwt.encode(claims, token_settings.SIGNING_KEY, algorithm="HS256")
+    assert rotate(api, legacy).status_code == 200
+
+
+def test_a_parent_claim_of_the_wrong_type_is_invalid(api, user, login):
+    claims = claims_of(login(user)["refresh_token"])
+    for bad in (None, 5, ["x"]):
+        forged = pyjwt.encode({**claims, "par": bad}, token_settings.SIGNING_KEY,
+                              algorithm="HS256")
+        assert_error(rotate(api, forged), 401, "token_invalid")
