@@ -10,3 +10,9 @@ class PBKDF2Before(PBKDF2PasswordHasher):
 
 class PBKDF2After(PBKDF2PasswordHasher):
     iterations = 2_000
+
+
+class PBKDF2Slow(PBKDF2PasswordHasher):
+    """Slow enough that correct logins sent together are still being checked together."""
+
+    iterations = 200_000

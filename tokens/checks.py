@@ -100,7 +100,9 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
             id="tokens.E009"))
     for name in RATES:
         try:
-            parse_rate(getattr(token_settings, name))
+            rate = parse_rate(getattr(token_settings, name))
+            if rate and rate[0] < 1:
+                raise ValueError("a limit below 1 refuses every login")
         except (ValueError, KeyError, IndexError, AttributeError):
             errors.append(Error(f"TOKENS[{name!r}] is not a rate like '5/m'.",
                                 hint="Use 'N/s', 'N/m', 'N/h' or 'N/d', or None for no limit.",

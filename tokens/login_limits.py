@@ -6,18 +6,21 @@ and failed stay counted; a request refused by a limit, or rejected before any pa
 checked, counts nowhere.
 
 Budgets (sliding windows, rates from TOKENS):
-- A client holding a device cookie for this username (issued by an earlier successful login
-  as that user, OWASP's "device cookie") has a budget of its own, per device and username.
+- A client holding a device cookie for this account (issued by an earlier successful login
+  to it, OWASP's "device cookie") has a budget of its own, per device and account.
   Failures anywhere else never lock it out, so no third party can keep a user out of a
   browser or client they have logged in from before.
 - Any other client is counted against the username and against its address (IPv6 by /64).
+  The username's budget holds an attempt while its password is checked (so parallel guesses
+  cannot overshoot it); the address's counts only failures (so correct logins in flight
+  behind one address never exhaust it; parallel guesses overshoot it by at most the number
+  of requests in flight).
 
 The username counted is the one the login checks, however it was spelled: the same trimming
 and Unicode normalisation (NFKC) as Django's login forms, with case folded and invisible
 format characters dropped, whatever JSON type it came as.
 """
 
-import hashlib
 import ipaddress
 import secrets
 import unicodedata
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 from tokens import clock, store
 from tokens.conf import parse_rate, token_settings
@@ -41,33 +45,40 @@ def limited(*, username: object, ip_address: str, device_cookie: str | None,
             check: Callable[[], T]) -> T:
     """Run the password check `check` (a falsy result: wrong password) within the limits of
     this username and client; raises LoginThrottled, without running it, when over them."""
-    budgets = _budgets(username_identity(username), ip_address, device_cookie)
+    budgets = _budgets(username, ip_address, device_cookie)
     if not budgets:
         return check()
-    attempt, wait = store.reserve_login_attempt(budgets=budgets, now_ms=clock.now_ms())
+    held = [budget for budget in budgets if budget.held]
+    attempt = f"{clock.now_ms()}:{secrets.token_hex(8)}"
+    try:
+        wait = store.reserve_login_attempt(budgets=budgets, attempt=attempt,
+                                           now_ms=clock.now_ms())
+    except StoreUnavailable:
+        _release_quietly(held, attempt)  # the script may have run, its reply lost
+        raise
     if wait is not None:
         raise LoginThrottled(wait=wait)
     try:
         result = check()
-    except Exception:
-        # The check did not finish (the database or the store failed): it tried nothing.
-        try:
-            store.release_login_attempt(budgets=budgets, attempt=attempt)
-        except StoreUnavailable:
-            pass
+    except BaseException:
+        _release_quietly(held, attempt)  # the check did not finish: it tried nothing
         raise
     if result:
-        store.release_login_attempt(budgets=budgets, attempt=attempt)
+        _release_quietly(held, attempt)
+    else:
+        store.record_login_failure(budgets=[b for b in budgets if not b.held], attempt=attempt,
+                                   now_ms=clock.now_ms())
     return result
 
 
-def device_cookie(*, username: object, current: str | None) -> str:
-    """The device cookie to hand out after a successful login as `username`: it keeps the
-    device's id and the other usernames it was trusted for (most recent first)."""
-    device, users = _read_device(current) or (secrets.token_urlsafe(16), [])
-    user = _user_digest(username_identity(username))
-    users = [user, *(u for u in users if u != user)][:DEVICE_USERS_MAX]
-    return signing.dumps({"d": device, "u": users}, salt=DEVICE_SALT, compress=False)
+def device_cookie(*, username: str, current: str | None) -> str:
+    """The device cookie to hand out after a successful login to the account named
+    `username` (exactly): it keeps the device's id and the other accounts it was trusted
+    for (most recent first)."""
+    device, accounts = _read_device(current) or (secrets.token_urlsafe(16), [])
+    account = _account_digest(username)
+    accounts = [account, *(a for a in accounts if a != account)][:DEVICE_USERS_MAX]
+    return signing.dumps({"d": device, "u": accounts}, salt=DEVICE_SALT, compress=False)
 
 
 def username_identity(username: object) -> str:
@@ -89,28 +100,32 @@ def address_identity(address: str) -> str:
     return str(ip)
 
 
-def _budgets(username: str, ip_address: str, cookie: str | None) -> list[store.Budget]:
+def _budgets(username: object, ip_address: str, cookie: str | None) -> list[store.Budget]:
     device = _trusted_device(cookie, username)
     if device:
-        wanted = [("device", device, "LOGIN_FAILURES_PER_DEVICE")]
+        wanted = [("device", device, "LOGIN_FAILURES_PER_DEVICE", True)]
     else:
-        wanted = [("username", username, "LOGIN_FAILURES_PER_USERNAME"),
-                  ("ip", address_identity(ip_address), "LOGIN_FAILURES_PER_IP")]
+        wanted = [("username", username_identity(username), "LOGIN_FAILURES_PER_USERNAME", True),
+                  # Counted after a failed check: correct logins in flight behind one address
+                  # (a NAT, an office) never push it over its limit.
+                  ("ip", address_identity(ip_address), "LOGIN_FAILURES_PER_IP", False)]
     budgets = []
-    for scope, ident, setting in wanted:
+    for scope, ident, setting, held in wanted:
         rate = parse_rate(getattr(token_settings, setting))
         if rate:
-            budgets.append(store.Budget(scope, ident, *rate))
+            budgets.append(store.Budget(scope, ident, *rate, held=held))
     return budgets
 
 
-def _trusted_device(cookie: str | None, username: str) -> str | None:
-    """The budget key of a device cookie that vouches for `username`, else None."""
+def _trusted_device(cookie: str | None, username: object) -> str | None:
+    """The budget key of a device cookie that vouches for the account `username` names
+    exactly (as the database looks it up: trimmed and NFKC, case kept), else None. Exactly,
+    so that the owner of "Alice" gains nothing against "alice"."""
     found = _read_device(cookie)
-    user = _user_digest(username)
-    if found is None or user not in found[1]:
+    account = _account_digest(unicodedata.normalize("NFKC", str(username)).strip())
+    if found is None or account not in found[1]:
         return None
-    return f"{found[0]}:{user}"
+    return f"{found[0]}:{account}"
 
 
 def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
@@ -129,6 +144,14 @@ def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
     return device, [u for u in users if isinstance(u, str)]
 
 
-def _user_digest(username: str) -> str:
-    # A digest, not the username: the cookie is signed, not encrypted.
-    return hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+def _release_quietly(budgets: list[store.Budget], attempt: str) -> None:
+    try:
+        store.release_login_attempt(budgets=budgets, attempt=attempt)
+    except StoreUnavailable:
+        pass  # logged by the store; at worst one attempt stays counted for one window
+
+
+def _account_digest(username: str) -> str:
+    # Keyed, not the username: the cookie is signed, not encrypted, and a plain hash could be
+    # matched against likely usernames.
+    return salted_hmac("tokens.login_limits.account", username).hexdigest()[:20]

@@ -83,7 +83,8 @@ def obtain_pair(
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return Login(
         pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
-        device_cookie=login_limits.device_cookie(username=username, current=client.device_cookie),
+        device_cookie=login_limits.device_cookie(username=user.get_username(),
+                                                 current=client.device_cookie),
     )
 
 

@@ -12,10 +12,8 @@ Every write sets a TTL equal to what it protects: a session key lives until its 
 refresh token expires, the user's index until that user's longest-lived session does.
 """
 
-import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Literal, NoReturn
 
 from django.core.cache import InvalidCacheBackendError, caches
+from django.utils.crypto import salted_hmac
 from django_redis.cache import RedisCache
 from redis import Redis
 from redis.commands.core import Script
@@ -153,17 +152,19 @@ end
 return n
 """)
 
-# Login limits: an attempt is counted before the password is checked (and uncounted if it
-# succeeds), so parallel guesses cannot all pass a check made before any was counted. It is
-# counted against every budget or none: a request refused by one budget spends no other
+# Login limits: a request goes ahead only if every budget has room, and is then held against
+# the budgets marked `held` before the password is checked (uncounted if it was right), so
+# parallel guesses at one account cannot all pass a check made before any was counted. The
+# others (the address's) are counted only once a check has failed, so that correct logins
+# in flight behind one address never push it over. A refused request spends no budget
 # (else a victim's refusals would exhaust the budget of everyone behind their address).
 # Safe to run twice: the attempt id is the member, so a retried run adds nothing.
-# KEYS: one sorted set per budget. ARGV: now ms, attempt id, then limit and window ms of each.
-# Returns '' when counted, else the milliseconds until every budget has room again.
+# KEYS: one sorted set per budget. ARGV: now ms, attempt id, then limit, window ms and held
+# (1 or 0) of each. Returns '' when it may go ahead, else the ms until every budget has room.
 _RESERVE = Script(None, b"""
 local now, wait = tonumber(ARGV[1]), 0
 for i = 1, #KEYS do
-  local limit, window = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  local limit, window = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   if redis.call('ZSCORE', KEYS[i], ARGV[2]) then return '' end
   if redis.call('ZCARD', KEYS[i]) >= limit then
@@ -173,8 +174,10 @@ for i = 1, #KEYS do
 end
 if wait > 0 then return tostring(wait) end
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 2])
+  if ARGV[3 * i + 2] == '1' then
+    redis.call('ZADD', KEYS[i], now, ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[3 * i + 1])
+  end
 end
 return ''
 """)
@@ -347,29 +350,41 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
 
 @dataclass(frozen=True)
 class Budget:
-    """A login limit as the store counts it: `limit` attempts of `ident` per window."""
+    """A login limit as the store counts it: `limit` attempts of `ident` per window; a
+    `held` budget counts an attempt before its password is checked (see _RESERVE)."""
 
     scope: str
     ident: str
     limit: int
     window_seconds: int
+    held: bool = True
 
 
-def reserve_login_attempt(*, budgets: list[Budget], now_ms: int) -> tuple[str, float | None]:
-    """Count one attempt against every budget if each has room, atomically: (attempt id,
-    None); else count none and return (attempt id, seconds until all have room)."""
-    attempt = f"{now_ms}:{secrets.token_hex(8)}"
+def reserve_login_attempt(*, budgets: list[Budget], attempt: str, now_ms: int) -> float | None:
+    """If every budget has room, hold `attempt` against the held ones, atomically, and
+    return None; else count nothing and return the seconds until all have room."""
     args: list = [now_ms, attempt]
     for budget in budgets:
-        args += [budget.limit, budget.window_seconds * 1000]
+        args += [budget.limit, budget.window_seconds * 1000, int(budget.held)]
     with _connection() as (conn, key):
         keys = [_throttle_key(key, b.scope, b.ident) for b in budgets]
         wait_ms = _text(_RESERVE(keys=keys, args=args, client=conn))
-    return attempt, (max(int(wait_ms) / 1000, 0.001) if wait_ms else None)
+    return max(int(wait_ms) / 1000, 0.001) if wait_ms else None
+
+
+def record_login_failure(*, budgets: list[Budget], attempt: str, now_ms: int) -> None:
+    """Count a failed password check against budgets that were not held for it."""
+    with _connection() as (conn, key):
+        pipe = conn.pipeline(transaction=True)
+        for budget in budgets:
+            throttle_key = _throttle_key(key, budget.scope, budget.ident)
+            pipe.zadd(throttle_key, {attempt: now_ms})
+            pipe.pexpire(throttle_key, budget.window_seconds * 1000)
+        pipe.execute()
 
 
 def release_login_attempt(*, budgets: list[Budget], attempt: str) -> None:
-    """Uncount an attempt that turned out to be a correct password."""
+    """Uncount an attempt that turned out to be a correct password (or never ran)."""
     with _connection() as (conn, key):
         pipe = conn.pipeline(transaction=False)
         for budget in budgets:
@@ -550,8 +565,9 @@ def _index_key(key: KeyFunc, user_id: str) -> str:
 
 
 def _throttle_key(key: KeyFunc, scope: str, ident: str) -> str:
-    # Hashed: fixed length and charset whatever the username, and no usernames in Redis.
-    digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    # A keyed hash: fixed length and charset whatever the username, and neither usernames nor
+    # addresses can be read back from Redis by trying likely ones.
+    digest = salted_hmac("tokens.throttle", ident).hexdigest()[:32]
     return key(f"{KEY_PREFIX}:throttle:{scope}:{digest}")
 
 

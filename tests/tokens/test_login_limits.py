@@ -112,6 +112,36 @@ def test_login_without_a_client_address_still_works(api, user):
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2Slow"])
+def test_correct_logins_in_flight_behind_one_address_are_never_refused(make_user):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    names = [f"user{i}" for i in range(25)]
+    for name in names:
+        make_user(username=name)
+    barrier, statuses = threading.Barrier(len(names)), []
+
+    def log_in(name):
+        barrier.wait(timeout=30)
+        try:
+            statuses.append(Client().post(OBTAIN, {"username": name, "password": PASSWORD},
+                                          content_type="application/json",
+                                          REMOTE_ADDR="203.0.113.50").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=log_in, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * len(names)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_parallel_guesses_cannot_exceed_the_limit(user):
     import threading
 
@@ -242,6 +272,18 @@ def test_a_device_cookie_vouches_only_for_the_usernames_that_logged_in_on_it(use
     for _ in range(5):
         assert attempt(attacker, "alice").status_code == 401
     assert_error(attempt(attacker, "alice"), 429, "throttled")
+
+
+def test_a_device_cookie_of_a_lookalike_account_is_no_device_for_the_victim(user, make_user):
+    # "Alice" is another account than "alice" (the lookup is exact), though both spellings
+    # share one username budget: its owner's devices must not vouch for "alice".
+    make_user(username="Alice")
+    devices = [APIClient() for _ in range(3)]
+    for i, device in enumerate(devices):
+        assert attempt(device, "Alice", password=PASSWORD, ip=f"192.0.2.{i}").status_code == 200
+    statuses = [attempt(device, "alice", ip="198.51.100.1").status_code
+                for device in devices for _ in range(5)]
+    assert statuses == [401] * 5 + [429] * 10
 
 
 def test_a_forged_or_altered_device_cookie_is_no_device(user):
