@@ -15,6 +15,8 @@ class SessionsSurviveRehash:
     """
 
     def check_password(self, raw_password: str) -> bool:
+        raced = []
+
         def setter(raw: str) -> None:
             from tokens import services
 
@@ -25,8 +27,17 @@ class SessionsSurviveRehash:
                 services.keep_sessions_through_rehash(user_id=self.pk, old_hash=old_hash,
                                                       new_hash=self.password)
             except StoreUnavailable:
-                self.password = old_hash  # re-hash on a later login instead
+                self.password = old_hash  # re-hash on a later check instead
                 return
-            self.save(update_fields=["password"])
+            # Only over the hash that was checked: a password changed (or re-hashed) meanwhile
+            # must not be overwritten by a hash of the old password.
+            rows = type(self)._default_manager.filter(pk=self.pk, password=old_hash)
+            if not rows.update(password=self.password):
+                raced.append(True)
+                self.password = (type(self)._default_manager.filter(pk=self.pk)
+                                 .values_list("password", flat=True).first() or "")
 
-        return check_password(raw_password, self.password, setter)
+        correct = check_password(raw_password, self.password, setter)
+        if correct and raced:
+            return check_password(raw_password, self.password)  # only the stored hash counts
+        return correct

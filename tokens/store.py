@@ -37,6 +37,14 @@ KEY_PREFIX = "tokens"
 
 KeyFunc = Callable[[str], str]
 
+# Shared by the scripts below: whether a session accepts password fingerprint `x`, its own
+# (`fp`) or one of a re-hash of the same password (`fpx`, space-separated; see _REHASH).
+_ACCEPTS = b"""
+local function accepts(fp, fpx, x)
+  return fp == x or string.find(' ' .. (fpx or '') .. ' ', ' ' .. x .. ' ', 1, true) ~= nil
+end
+"""
+
 # Shared by the scripts below: keep a session id in its user's index, and the index alive
 # at least as long as that session.
 _KEEP_INDEXED = b"""
@@ -59,7 +67,7 @@ return 1
 # twice (redis-py retries a command once on a timeout): a request that finds its own new
 # jti already current has won, and gets its rotation back, not a reuse verdict.
 # The password fingerprint must be the session's (`fp`), or the one of a re-hash of the same
-# password (`fp2`, see _REHASH); any other password ends the session.
+# password (`fpx`, see _REHASH); any other password ends the session.
 # Outages must not become logouts:
 # - A lost reply: the client retries with the same Idempotency-Key, recorded (hashed, `ik`)
 #   with the rotation; `prev` presented with that key gets the recorded successor, however
@@ -70,20 +78,20 @@ return 1
 #   adopted as current and rotated from. Only this service signs a parent claim.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none).
-_ROTATE = Script(None, _KEEP_INDEXED + b"""
-local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fp2',
+_ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + b"""
+local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
                      'ik')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
+if not accepts(f[5], f[8], ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return {'gone'}
+end
 if f[5] ~= ARGV[4] then
-  if f[8] ~= ARGV[4] then
-    redis.call('DEL', KEYS[1])
-    redis.call('SREM', KEYS[2], ARGV[1])
-    return {'gone'}
-  end
-  -- The password's re-hash is saved now: its fingerprint becomes the only one.
+  -- A re-hash of the password is saved now: its fingerprint becomes the session's own.
   redis.call('HSET', KEYS[1], 'fp', ARGV[4])
-  redis.call('HDEL', KEYS[1], 'fp2')
+  redis.call('HDEL', KEYS[1], 'fpx')
 end
 if f[1] == ARGV[7] then return {'rotated', f[1], f[3], f[7]} end
 local now = tonumber(ARGV[5])
@@ -127,7 +135,7 @@ local ttl = exp * 1000 - now
 if ttl <= 0 then return {'gone'} end
 redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'fp', ARGV[4], 'cur', ARGV[5], 'prev', '',
            'rot', ARGV[6], 'last', ARGV[6], 'exp', tostring(exp))
-redis.call('HDEL', KEYS[1], 'fp2')
+redis.call('HDEL', KEYS[1], 'fpx')
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 for i = 3, #KEYS do
@@ -138,19 +146,51 @@ return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
 
 # A re-hash of the same password (Django raising its work factor, say) changes the stored
-# hash but is no password change: sessions born with the old hash also accept the new one's
-# fingerprint. Written before the new hash is saved, so no request ever sees a hash that its
-# session does not know. KEYS: the user's sessions. ARGV: old fingerprint, new fingerprint.
+# hash but is no password change: the sessions that accept the old hash's fingerprint (the
+# one in the database now) accept the new one's too. Written before the new hash is saved,
+# so no request ever sees a hash that its session does not know. Additive: two re-hashes
+# racing from one hash both add theirs (the database keeps one of them), and a rolling
+# deploy whose workers re-hash back and forth keeps each step. KEYS: the user's sessions.
+# ARGV: old fingerprint, new fingerprint, how many extra fingerprints a session keeps.
 _REHASH = Script(None, b"""
 local n = 0
 for i = 1, #KEYS do
-  if redis.call('HGET', KEYS[i], 'fp') == ARGV[1] then
-    redis.call('HSET', KEYS[i], 'fp2', ARGV[2])
+  local f = redis.call('HMGET', KEYS[i], 'fp', 'fpx')
+  local extra = {}
+  for x in string.gmatch(f[2] or '', '%S+') do extra[#extra + 1] = x end
+  if f[1] == ARGV[1] then
+    extra[#extra + 1] = ARGV[2]
+    while #extra > tonumber(ARGV[3]) do table.remove(extra, 1) end
+    redis.call('HSET', KEYS[i], 'fpx', table.concat(extra, ' '))
     n = n + 1
+  elseif f[1] then
+    for _, x in ipairs(extra) do
+      if x == ARGV[1] then
+        -- The database holds that re-hash now: it becomes the session's own fingerprint.
+        redis.call('HSET', KEYS[i], 'fp', ARGV[1], 'fpx', ARGV[2])
+        n = n + 1
+        break
+      end
+    end
   end
 end
 return n
 """)
+
+# Purge: end a session found dead (its user gone, or born with an older password), only if
+# it still is: its fingerprint is still the stale one read (a password change may have
+# moved it on) and it does not accept the user's current fingerprint (a re-hash may have
+# added it). KEYS: session, index. ARGV: sid, stale fingerprint, current ('' if no user).
+_END_IF_DEAD = Script(None, _ACCEPTS + b"""
+local f = redis.call('HMGET', KEYS[1], 'fp', 'fpx')
+if f[1] ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '' and accepts(f[1], f[2], ARGV[3]) then return 0 end
+redis.call('SREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+""")
+
+# How many re-hashes a session that is not used in between may live through.
+REHASHES_KEPT = 8
 
 # Login limits: a request goes ahead only if every budget has room, and is then held against
 # the budgets marked `held` before the password is checked (uncounted if it was right), so
@@ -182,11 +222,10 @@ end
 return ''
 """)
 
-# Ends a session, only if `field` still holds `expected` (when given): a logout only ends
-# the generation its token belongs to, and purge only removes a session whose password
-# fingerprint it found stale. KEYS: session, index. ARGV: sid, field, expected ('' for any).
+# Ends a session, only at `generation` when given: a logout only ends the generation its
+# token belongs to. KEYS: session, index. ARGV: sid, generation ('' for any).
 _REVOKE = Script(None, b"""
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'gen') ~= ARGV[2] then return 0 end
 redis.call('SREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])
 """)
@@ -268,13 +307,13 @@ def rotate(
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str) -> bool:
     """Whether the session exists, at this generation, for this password."""
     with _connection() as (conn, key):
-        gen, *fps = conn.hmget(_session_key(key, user_id, session_id), "gen", "fp", "fp2")
-    return gen is not None and int(gen) == generation and fingerprint in map(_text, fps)
+        gen, fp, fpx = conn.hmget(_session_key(key, user_id, session_id), "gen", "fp", "fpx")
+    return gen is not None and int(gen) == generation and _accepts(fp, fpx, fingerprint)
 
 
 def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
     """End one session (only at `generation`, when given); True if it was live."""
-    args = [session_id, "gen", "" if generation is None else generation]
+    args = [session_id, "" if generation is None else generation]
     with _connection() as (conn, key):
         return bool(_REVOKE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
@@ -307,7 +346,8 @@ def add_fingerprint(*, user_id: str, old: str, new: str) -> int:
     with _connection() as (conn, key):
         session_ids = map(_text, conn.smembers(_index_key(key, user_id)))
         keys = [_session_key(key, user_id, sid) for sid in session_ids]
-        return int(_REHASH(keys=keys, args=[old, new], client=conn)) if keys else 0
+        args = [old, new, REHASHES_KEPT]
+        return int(_REHASH(keys=keys, args=args, client=conn)) if keys else 0
 
 
 def revoke_all(*, user_id: str) -> int:
@@ -343,7 +383,7 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
         _session(sid, user_id, record)
         for sid, record in records.items()
         # A session from before the last password change is dead (refused on use).
-        if record and fingerprint in (_text(record[b"fp"]), _text(record.get(b"fp2")))
+        if record and _accepts(record[b"fp"], record.get(b"fpx"), fingerprint)
     ]
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
@@ -483,20 +523,19 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
         return
     pipe = conn.pipeline(transaction=False)
     for raw, _, _ in sessions:
-        pipe.hmget(raw, "fp", "exp", "fp2")
+        pipe.hmget(raw, "fp", "exp", "fpx")
         pipe.pttl(raw)
     replies = pipe.execute()
     current = fingerprints({uid for _, uid, _ in sessions})
     now_ms = clock.now_ms()
     pipe = conn.pipeline(transaction=False)
-    for (raw, uid, sid), (fp, exp, fp2), ttl in zip(sessions, replies[::2], replies[1::2]):
+    for (raw, uid, sid), (fp, exp, fpx), ttl in zip(sessions, replies[::2], replies[1::2]):
         if fp is None:
             continue  # expired between SCAN and now
-        if current.get(uid) not in (_text(fp), _text(fp2)):
+        if not _accepts(fp, fpx, current.get(uid, "")):
             report.dead_sessions += 1
-            # Only if the fingerprint is still the stale one read above: a password change
-            # may have moved this session to the new password meanwhile.
-            _REVOKE(keys=[raw, _index_key(key, uid)], args=[sid, "fp", _text(fp)], client=pipe)
+            args = [sid, _text(fp), current.get(uid, "")]
+            _END_IF_DEAD(keys=[raw, _index_key(key, uid)], args=args, client=pipe)
         elif ttl == -1:
             report.expiries_restored += 1
             remaining = int(exp or 0) * 1000 - now_ms
@@ -528,6 +567,11 @@ def _purge_indexes(conn, key, indexes, dry_run, report) -> None:
             pipe.srem(raw, *stale)
     if not dry_run:
         pipe.execute()
+
+
+def _accepts(fp: bytes | None, fpx: bytes | None, fingerprint: str) -> bool:
+    """Whether a session accepts `fingerprint` (see _ACCEPTS)."""
+    return bool(fingerprint) and (fingerprint == _text(fp) or fingerprint in _text(fpx).split())
 
 
 def _rotation(reply: list) -> Rotation:

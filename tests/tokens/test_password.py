@@ -1,5 +1,7 @@
 """POST /api/auth/password/: other sessions end, this one continues under the same id."""
 
+import io
+
 import pytest
 from django.test import override_settings
 
@@ -172,3 +174,53 @@ def test_a_rehash_waits_when_the_store_is_down(rehashed_user):
     with override_settings(PASSWORD_HASHERS=AFTER):
         assert rehashed_user.check_password(PASSWORD)
         assert iterations(rehashed_user) == 2_000
+
+
+def test_workers_that_rehash_back_and_forth_end_no_session(rehashed_user, login, api):
+    # A rolling deploy: old and new workers each re-hash to their own work factor.
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        idle = login(rehashed_user)
+    for hashers in (AFTER, BEFORE, AFTER, BEFORE):
+        with override_settings(PASSWORD_HASHERS=hashers):
+            login(rehashed_user)
+    assert iterations(rehashed_user) == 1_000
+    assert me(api, idle["access_token"]).status_code == 200
+    assert refresh(api, idle["refresh_token"]).status_code == 200
+
+
+def test_two_rehashes_racing_from_one_hash_end_no_session(rehashed_user, login, api):
+    User = type(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    first, second = User.objects.get(pk=rehashed_user.pk), User.objects.get(pk=rehashed_user.pk)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        assert first.check_password(PASSWORD)
+        assert second.check_password(PASSWORD)  # loaded before the first saved its hash
+        stored = User.objects.get(pk=rehashed_user.pk).password
+        assert first.password == stored and second.password == stored
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_rehash_never_undoes_a_password_change_made_meanwhile(rehashed_user, login, api):
+    User = type(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    checking = User.objects.get(pk=rehashed_user.pk)  # a login has loaded the old hash
+    changed = User.objects.get(pk=rehashed_user.pk)
+    changed.set_password(NEW)
+    changed.save()
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        assert not checking.check_password(PASSWORD)
+    assert User.objects.get(pk=rehashed_user.pk).check_password(NEW)
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+
+
+def test_purge_keeps_sessions_through_a_rehash(rehashed_user, login, api):
+    from django.core.management import call_command
+
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        login(rehashed_user)
+        call_command("purge_tokens", stdout=io.StringIO(), stderr=io.StringIO())
+        assert refresh(api, pair["refresh_token"]).status_code == 200
