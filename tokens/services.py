@@ -122,9 +122,7 @@ def rotate_refresh(
         leeway_ms=int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000),
         ip_address=client.ip_address,
         parent=claims.par,
-        # Hashed: the store keeps nothing a request could be replayed with verbatim.
-        idempotency_key=hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-        if idempotency_key else "",
+        idempotency_key=_key_hash(idempotency_key),
     )
     if rotation.outcome == "reused":
         logger.warning(
@@ -162,11 +160,18 @@ def revoke_all_sessions(*, user_id: object) -> int:
 
 def change_password(
     *, user: AbstractBaseUser, claims: jwt.Claims, old_password: str, new_password: str,
-    client: ClientInfo,
+    client: ClientInfo, idempotency_key: str | None = None,
 ) -> TokenPair:
     """Change the password; the current session goes on (same id) with a fresh pair, every
     other session ends, and every token issued before the change is refused. The old
-    password is checked within the login limits: a stolen token is no password oracle."""
+    password is checked within the login limits: a stolen token is no password oracle.
+    A retry with the Idempotency-Key of a change whose reply was lost answers as the change
+    did: the same successor if the new password is stored, else the change made again."""
+    key = _key_hash(idempotency_key)
+    retry = bool(key) and store.is_change_retry(
+        user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
+    if retry and check_old_password(user=user, password=new_password, client=client):
+        return _restart(user, claims, key)  # stored: 'retried', the recorded successor
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     try:
@@ -179,17 +184,22 @@ def change_password(
     # 401) and no session is touched.
     with transaction.atomic():
         user.save(update_fields=["password"])
-        rotation = store.restart(
-            user_id=claims.sub,
-            session_id=claims.sid,
-            generation=claims.gen,
-            fingerprint=users.password_fingerprint(user),
-            new_jti=_new_id(),
-            now_ms=clock.now_ms(),
-            idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
-        )
-        if rotation.outcome != "rotated":
-            raise SessionRevoked()
+        return _restart(user, claims, key)
+
+
+def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str) -> TokenPair:
+    rotation = store.restart(
+        user_id=claims.sub,
+        session_id=claims.sid,
+        generation=claims.gen,
+        fingerprint=users.password_fingerprint(user),
+        new_jti=_new_id(),
+        now_ms=clock.now_ms(),
+        idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
+        idempotency_key=key,
+    )
+    if rotation.outcome not in ("rotated", "retried"):
+        raise SessionRevoked()
     return _pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
                  rotation.expires_at)
 
@@ -216,8 +226,12 @@ def purge_all(*, batch_size: int) -> int:
     return store.purge_all(batch_size=batch_size)
 
 
-def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Claims]:
-    """The user and claims of a valid access token whose session is still live."""
+def authenticate_access(
+    *, access_token: str, change_retry_key: str | None = None
+) -> tuple[AbstractBaseUser, jwt.Claims]:
+    """The user and claims of a valid access token whose session is still live; or, given
+    the Idempotency-Key of a password change this token's session made, whose reply was
+    lost, of that session before the change (only the password change endpoint does)."""
     claims = jwt.decode(access_token, typ=jwt.ACCESS)
     with _ending_sessions_of_inactive_user(claims.sub):
         user = users.active_user(claims.sub)
@@ -226,7 +240,10 @@ def authenticate_access(*, access_token: str) -> tuple[AbstractBaseUser, jwt.Cla
         session_id=claims.sid,
         generation=claims.gen,
         fingerprint=users.password_fingerprint(user),
-    ):
+    ) and not (change_retry_key and store.is_change_retry(
+        user_id=claims.sub, session_id=claims.sid, generation=claims.gen,
+        idempotency_key=_key_hash(change_retry_key),
+    )):
         raise SessionRevoked()
     return user, claims
 
@@ -236,9 +253,15 @@ def list_sessions(*, user: AbstractBaseUser) -> list[store.Session]:
     return store.list_sessions(user_id=str(user.pk), fingerprint=users.password_fingerprint(user))
 
 
+def end_session(*, user: AbstractBaseUser, session_id: str) -> bool:
+    """End one of the user's sessions if it is live (True if it was). Idempotent: ending an
+    ended session, or another user's, changes nothing."""
+    return store.revoke(user_id=str(user.pk), session_id=session_id)
+
+
 def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
     """End one of the user's sessions; raises SessionNotFound if it is not theirs or not live."""
-    if not store.revoke(user_id=str(user.pk), session_id=session_id):
+    if not end_session(user=user, session_id=session_id):
         raise SessionNotFound()
 
 
@@ -274,6 +297,13 @@ def _pair(
         expires_in=max(access_expires_at - now_s, 0),
         refresh_expires_in=max(expires_at - now_s, 0),
     )
+
+
+def _key_hash(idempotency_key: str | None) -> str:
+    # Hashed: the store keeps nothing a request could be repeated with verbatim.
+    if not idempotency_key:
+        return ""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 def _new_id() -> str:

@@ -104,7 +104,7 @@ if ARGV[2] == f[1] or (ARGV[10] ~= '' and ARGV[10] == f[1]) then
     return {'gone'}
   end
   redis.call('HSET', KEYS[1], 'cur', ARGV[7], 'prev', ARGV[2], 'rot', ARGV[5],
-             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ARGV[11])
+             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ARGV[11], 'chg', '')
   redis.call('PEXPIRE', KEYS[1], ttl)
   keep_indexed(KEYS[2], ARGV[1], ttl)
   return {'rotated', ARGV[7], ARGV[5], tostring(exp)}
@@ -122,25 +122,35 @@ return {'reused'}
 # A password change keeps the caller's session (same id) but starts a new generation, so
 # every token issued before it is refused, and ends the user's other sessions: one atomic
 # step, so a failure leaves either all of it or none. Safe to run twice, like _ROTATE.
+# With an Idempotency-Key, the change is marked (`chg`: generation it left, key hash) until
+# the session's next rotation, so that a retry whose reply was lost finds it: if the new
+# password is stored (the fingerprint matches), the recorded successor is returned
+# ('retried'); if not (the database rolled back while this script still ran, late), the
+# change is made again on top of it.
 # KEYS: session, index, the other sessions. ARGV: sid, expected generation, new
-# generation, fingerprint, new jti, now ms, idle lifetime s, the other sessions' ids.
+# generation, fingerprint, new jti, now ms, idle lifetime s, key hash ('' if none), the
+# other sessions' ids.
 _RESTART = Script(None, _KEEP_INDEXED + b"""
-local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp')
+local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp', 'chg', 'fp')
 if not f[1] then return {'gone'} end
 if f[2] == ARGV[5] then return {'rotated', f[2], f[4], f[5]} end
-if f[1] ~= ARGV[2] then return {'stale'} end
+local mark = ''
+if ARGV[8] ~= '' then mark = ARGV[2] .. ':' .. ARGV[8] end
+local again = mark ~= '' and f[1] == ARGV[3] and f[6] == mark
+if f[1] ~= ARGV[2] and not again then return {'stale'} end
+if again and f[7] == ARGV[4] then return {'retried', f[2], f[4], f[5]} end
 local now = tonumber(ARGV[6])
 local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[7]), tonumber(f[3]))
 local ttl = exp * 1000 - now
 if ttl <= 0 then return {'gone'} end
 redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'fp', ARGV[4], 'cur', ARGV[5], 'prev', '',
-           'rot', ARGV[6], 'last', ARGV[6], 'exp', tostring(exp))
+           'rot', ARGV[6], 'last', ARGV[6], 'exp', tostring(exp), 'chg', mark)
 redis.call('HDEL', KEYS[1], 'fpx')
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 for i = 3, #KEYS do
   redis.call('DEL', KEYS[i])
-  redis.call('SREM', KEYS[2], ARGV[i + 5])
+  redis.call('SREM', KEYS[2], ARGV[i + 6])
 end
 return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
@@ -249,7 +259,7 @@ class Session:
 class Rotation:
     """The result of presenting a refresh token: the successor token's id and times."""
 
-    outcome: Literal["rotated", "replayed", "reused", "gone", "stale"]
+    outcome: Literal["rotated", "replayed", "retried", "reused", "gone", "stale"]
     jti: str = ""
     issued_at_ms: int = 0
     expires_at: int = 0
@@ -327,17 +337,29 @@ def restart(
     new_jti: str,
     now_ms: int,
     idle_seconds: int,
+    idempotency_key: str = "",
 ) -> Rotation:
     """Move a session from `generation` to the next, with `new_jti` as its only current
-    refresh token and the new password's fingerprint, and end the user's other sessions."""
+    refresh token and the new password's fingerprint, and end the user's other sessions
+    (see _RESTART for a retry with `idempotency_key`, a hash)."""
     with _connection() as (conn, key):
         others = [sid for sid in map(_text, conn.smembers(_index_key(key, user_id)))
                   if sid != session_id]
         keys = _keys(key, user_id, session_id) + [_session_key(key, user_id, sid)
                                                   for sid in others]
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
-                idle_seconds, *others]
+                idle_seconds, idempotency_key, *others]
         return _rotation(_RESTART(keys=keys, args=args, client=conn))
+
+
+def is_change_retry(*, user_id: str, session_id: str, generation: int, idempotency_key: str
+                    ) -> bool:
+    """Whether the session left `generation` by a password change made with this key (a
+    hash), and has not rotated since: a request repeating that change."""
+    with _connection() as (conn, key):
+        gen, mark = conn.hmget(_session_key(key, user_id, session_id), "gen", "chg")
+    return (gen is not None and int(gen) == generation + 1
+            and _text(mark) == f"{generation}:{idempotency_key}")
 
 
 def add_fingerprint(*, user_id: str, old: str, new: str) -> int:

@@ -9,7 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import services
-from tokens.clients import client_info, idempotency_key, set_device_cookie
+from tokens.clients import (
+    IDEMPOTENCY_KEY_PATTERN,
+    client_info,
+    idempotency_key,
+    set_device_cookie,
+)
 from tokens.serializers import (
     ErrorSerializer,
     MeSerializer,
@@ -24,6 +29,12 @@ ERROR = OpenApiResponse(ErrorSerializer)
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
 THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many failed password checks "
                             "for this username or client; see Retry-After.")
+
+
+def idempotency_parameter(description: str) -> OpenApiParameter:
+    """The Idempotency-Key request header, as tokens.clients.idempotency_key accepts it."""
+    return OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                            description=description, pattern=IDEMPOTENCY_KEY_PATTERN)
 
 
 def token_response(pair: services.TokenPair) -> Response:
@@ -65,13 +76,11 @@ class ObtainTokenView(PublicView):
 class RefreshTokenView(PublicView):
     @extend_schema(
         request=RefreshTokenSerializer,
-        parameters=[OpenApiParameter(
-            "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-            description="Random for each refresh attempt (a UUID4), sent again unchanged "
-                        "only when retrying that attempt (after a timeout, a 503, a lost "
-                        "reply): the retry then gets the same successor, however late, "
-                        "instead of a token_reused verdict. Keep it in memory only.",
-        )],
+        parameters=[idempotency_parameter(
+            "Random for each refresh attempt (a UUID4), sent again unchanged only when "
+            "retrying that attempt (after a timeout, a 503, a lost reply): the retry then gets "
+            "the same successor, however late, instead of a token_reused verdict. Keep it in "
+            "memory only.")],
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
         summary="Rotate a refresh token: it is spent, and a new pair is returned.",
     )
@@ -110,8 +119,14 @@ class LogoutAllView(APIView):
 
 
 class PasswordChangeView(APIView):
+    accepts_change_retry = True  # see BearerAuthentication.retry_of
+
     @extend_schema(
         request=PasswordChangeSerializer,
+        parameters=[idempotency_parameter(
+            "Random for each change attempt, sent again unchanged only when retrying it with "
+            "the same token and body: a retry whose first reply was lost then answers as that "
+            "change did.")],
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: THROTTLED,
                    503: UNAVAILABLE},
         summary="Change the password: other sessions end, this one continues with a new pair.",
@@ -121,7 +136,7 @@ class PasswordChangeView(APIView):
         serializer.is_valid(raise_exception=True)
         pair = services.change_password(
             user=request.user, claims=request.auth, client=client_info(request),
-            **serializer.validated_data,
+            idempotency_key=idempotency_key(request), **serializer.validated_data,
         )
         return token_response(pair)
 
@@ -139,11 +154,14 @@ class SessionListView(APIView):
 
 class SessionDetailView(APIView):
     @extend_schema(
-        responses={204: None, 401: ERROR, 404: ERROR, 503: UNAVAILABLE},
-        summary="End one of the current user's sessions.",
+        responses={204: None, 401: ERROR,
+                   404: OpenApiResponse(ErrorSerializer, description="Not a session id."),
+                   503: UNAVAILABLE},
+        summary="End one of the current user's sessions (204 also when it has already "
+                "ended, so a retry after a lost reply answers as the first request did).",
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        services.revoke_session(user=request.user, session_id=session_id)
+        services.end_session(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -56,6 +56,7 @@ class Project:
     directory: Path
     redis: RedisServer
     servers: list = field(default_factory=list)
+    base_env: dict = field(default_factory=dict)  # for every process of this project
 
     def env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
@@ -65,6 +66,7 @@ class Project:
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
             "REDIS_URL": self.redis.url,
+            **self.base_env,
             **extra,
         })
         return env
@@ -145,9 +147,9 @@ class ApiServer:
                 self.process.wait(timeout=10)
 
 
-def start_project(*redis_args: str) -> Project:
+def start_project(*redis_args: str, **env: str) -> Project:
     directory = Path(tempfile.mkdtemp(prefix="tokens-system-"))
-    project = Project(directory, RedisServer.start(*redis_args))
+    project = Project(directory, RedisServer.start(*redis_args), base_env=env)
     try:
         project.manage("migrate", "--noinput")
         project.manage("shell", "-c",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from config.settings import *  # noqa: F403
 from config.settings import CACHES as PROJECT_CACHES
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if os.environ.get("TOKENS_TEST_HASHER") != "django":  # "django": Django's own, PBKDF2
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = PROJECT_CACHES
 TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}

@@ -10,7 +10,7 @@ import jwt as pyjwt
 import pytest
 import time_machine
 
-from tests.helpers import REFRESH, assert_error
+from tests.helpers import PASSWORD, REFRESH, assert_error
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +161,90 @@ def test_a_parent_claim_of_the_wrong_type_is_invalid(api, user, login):
         forged = pyjwt.encode({**claims, "par": bad}, token_settings.SIGNING_KEY,
                               algorithm="HS256")
         assert_error(rotate(api, forged), 401, "token_invalid")
+
+
+# --- The other writes a retry can meet: logout, ending a session, a password change ---
+
+PASSWORD_URL = "/api/auth/password/"
+NEW = "a much better passphrase 42"
+
+
+def change(api, access: str, key: str | None = None, old: str = PASSWORD, new: str = NEW):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return api.post(PASSWORD_URL, {"old_password": old, "new_password": new}, format="json",
+                    HTTP_AUTHORIZATION=f"Bearer {access}", **headers)
+
+
+def test_a_logout_retried_after_a_lost_reply_answers_as_the_first(api, user, login, redis_conn):
+    pair, other = login(user), login(user)
+    for _ in range(2):
+        response = api.post("/api/auth/logout/", {"refresh_token": pair["refresh_token"]},
+                            format="json")
+        assert response.status_code == 204
+    assert len(index_members(redis_conn)) == 1
+    assert rotate(api, other["refresh_token"]).status_code == 200
+
+
+def test_ending_a_session_again_answers_as_the_first_request_did(api, user, login, redis_conn):
+    current, other = login(user), login(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {current['access_token']}"}
+    other_id = next(s["id"] for s in api.get("/api/auth/sessions/", **auth).json()
+                    if not s["current"])
+    for _ in range(2):
+        assert api.delete(f"/api/auth/sessions/{other_id}/", **auth).status_code == 204
+    assert len(index_members(redis_conn)) == 1
+    assert rotate(api, current["refresh_token"]).status_code == 200
+
+
+def test_a_password_change_retried_after_a_lost_reply_gets_the_same_pair(api, user, login):
+    pair, other = login(user), login(user)
+    key = str(uuid.uuid4())
+    first = change(api, pair["access_token"], key)  # the reply that got lost
+    assert first.status_code == 200
+    with time_machine.travel(timedelta(minutes=2)):
+        retry = change(api, pair["access_token"], key)
+        assert retry.status_code == 200
+        assert retry.json()["refresh_token"] == first.json()["refresh_token"]
+        assert rotate(api, retry.json()["refresh_token"]).status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+    assert_error(rotate(api, other["refresh_token"]), 401, "session_revoked")
+
+
+def test_only_the_key_of_the_change_reopens_it(api, user, login):
+    pair = login(user)
+    assert change(api, pair["access_token"], str(uuid.uuid4())).status_code == 200
+    for key in (None, str(uuid.uuid4())):
+        assert_error(change(api, pair["access_token"], key), 401, "session_revoked")
+        assert_error(api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
+                     401, "session_revoked")
+
+
+def test_a_change_retried_after_its_successor_was_used_is_refused(api, user, login):
+    pair = login(user)
+    key = str(uuid.uuid4())
+    new = change(api, pair["access_token"], key).json()
+    assert rotate(api, new["refresh_token"]).status_code == 200  # the client got the reply
+    assert_error(change(api, pair["access_token"], key), 401, "session_revoked")
+
+
+def test_a_change_whose_database_write_rolled_back_is_made_again(api, user, login, redis_conn):
+    from django.contrib.auth.hashers import make_password
+
+    from tokens import clock, store, users
+    from tokens.services import _key_hash
+
+    pair, other = login(user), login(user)
+    claims = claims_of(pair["access_token"])
+    key = str(uuid.uuid4())
+    # The change's script ran after its request gave up (Redis stalled), and the database
+    # rolled back: the session is at the next generation, for a hash nobody stored.
+    store.restart(user_id=claims["sub"], session_id=claims["sid"], generation=claims["gen"],
+                  fingerprint=users.fingerprint(make_password(NEW)), new_jti="lost",
+                  now_ms=clock.now_ms(), idle_seconds=3600, idempotency_key=_key_hash(key))
+    retry = change(api, pair["access_token"], key)
+    assert retry.status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+    assert rotate(api, retry.json()["refresh_token"]).status_code == 200
+    assert_error(rotate(api, other["refresh_token"]), 401, "session_revoked")
