@@ -80,7 +80,7 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
                             hint="See the configuration table in README.md.", id="tokens.E006"))
     for name in DURATIONS:
         value = getattr(token_settings, name)
-        minimum = timedelta(0) if name == "ROTATION_LEEWAY" else timedelta(seconds=1)
+        minimum = timedelta(0) if name in ("ROTATION_LEEWAY", "RETRY_WINDOW") else timedelta(seconds=1)
         if not isinstance(value, timedelta) or value < minimum:
             errors.append(Error(f"TOKENS[{name!r}] must be a timedelta of at least {minimum}.",
                                 id="tokens.E007"))

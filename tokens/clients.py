@@ -21,7 +21,7 @@ UNKNOWN_ADDRESS = "unknown"
 # values are taken too). At least 16 characters: it must be random per refresh attempt (a
 # UUID4, say) for a retry to be told from a thief's replay.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{16,255}$"  # bare, as documented
-IDEMPOTENCY_KEY = re.compile(r'"?([\x21\x23-\x5b\x5d-\x7e]{16,255})"?')
+IDEMPOTENCY_KEY = re.compile(r'"([\x21\x23-\x5b\x5d-\x7e]{16,255})"|([\x21\x23-\x5b\x5d-\x7e]{16,255})')
 # Proof of an earlier successful login on this client (see tokens.login_limits).
 DEVICE_COOKIE = "tokens_device"
 
@@ -44,7 +44,7 @@ def idempotency_key(request: HttpRequest) -> str | None:
         raise ValidationError({"Idempotency-Key": [
             "Must be 16 to 255 visible ASCII characters, random for each attempt "
             "and sent again only on retries of that attempt."]})
-    return match.group(1)
+    return match.group(1) or match.group(2)
 
 
 def set_device_cookie(response: HttpResponse, request: HttpRequest, value: str) -> None:

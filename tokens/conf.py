@@ -15,6 +15,10 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=30),
     "SESSION_MAX_LIFETIME": timedelta(days=90),
     "ROTATION_LEEWAY": timedelta(seconds=10),
+    # How long a refresh retried with its Idempotency-Key (after a lost reply) still gets the
+    # successor the store recorded: the longest outage it covers, and the longest a thief who
+    # learnt a spent token and its key could use them.
+    "RETRY_WINDOW": timedelta(minutes=15),
     "CACHE_ALIAS": "default",
     "SIGNING_KEY": None,  # None: derived from SECRET_KEY (HMAC algorithms only)
     "VERIFYING_KEY": None,  # the public key (PEM), for RS* and EdDSA
@@ -37,6 +41,7 @@ DURATIONS = (
     "REFRESH_TOKEN_LIFETIME",
     "SESSION_MAX_LIFETIME",
     "ROTATION_LEEWAY",
+    "RETRY_WINDOW",
     "DEVICE_COOKIE_AGE",
 )
 

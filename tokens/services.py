@@ -123,6 +123,7 @@ def rotate_refresh(
         ip_address=client.ip_address,
         parent=claims.par,
         idempotency_key=_key_hash(idempotency_key),
+        retry_window_ms=int(token_settings.RETRY_WINDOW.total_seconds() * 1000),
     )
     if rotation.outcome == "reused":
         logger.warning(
@@ -174,6 +175,7 @@ def change_password(
         return _restart(user, claims, key)  # stored: 'retried', the recorded successor
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
+    previous = users.password_fingerprint(user)
     try:
         password_validation.validate_password(new_password, user)
     except ValidationError as exc:
@@ -184,10 +186,11 @@ def change_password(
     # 401) and no session is touched.
     with transaction.atomic():
         user.save(update_fields=["password"])
-        return _restart(user, claims, key)
+        return _restart(user, claims, key, previous)
 
 
-def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str) -> TokenPair:
+def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str = ""
+             ) -> TokenPair:
     rotation = store.restart(
         user_id=claims.sub,
         session_id=claims.sid,
@@ -197,6 +200,7 @@ def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str) -> TokenPair:
         now_ms=clock.now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         idempotency_key=key,
+        previous_fingerprint=previous,
     )
     if rotation.outcome not in ("rotated", "retried"):
         raise SessionRevoked()

@@ -69,15 +69,17 @@ return 1
 # The password fingerprint must be the session's (`fp`), or the one of a re-hash of the same
 # password (`fpx`, see _REHASH); any other password ends the session.
 # Outages must not become logouts:
-# - A lost reply: the client retries with the same Idempotency-Key, recorded (hashed, `ik`)
-#   with the rotation; `prev` presented with that key gets the recorded successor, however
-#   late. Without the key only the leeway applies, so a thief replaying a spent token (with
-#   a key of their own) still ends the session.
+# - A lost reply: the client retries with the same Idempotency-Key, recorded (hashed, bound
+#   to the spent jti, `ik`) with the rotation, and with each replay inside the leeway (racing
+#   tabs, up to 4); `prev` presented with such a key gets the recorded successor within the
+#   retry window. Without a key only the leeway applies, so a thief replaying a spent token
+#   (with a key of their own) still ends the session. Every replay records its time and IP.
 # - A lost rotation (a failover, an AOF that lost its last second): the presented token names
 #   the store's current jti as its parent, so the store issued it and lost the write. It is
 #   adopted as current and rotated from. Only this service signs a parent claim.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
-# idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none).
+# idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none), retry
+# window ms.
 _ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + b"""
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
                      'ik')
@@ -103,16 +105,26 @@ if ARGV[2] == f[1] or (ARGV[10] ~= '' and ARGV[10] == f[1]) then
     redis.call('SREM', KEYS[2], ARGV[1])
     return {'gone'}
   end
+  local ik = ''
+  if ARGV[11] ~= '' then ik = ARGV[2] .. ':' .. ARGV[11] end
   redis.call('HSET', KEYS[1], 'cur', ARGV[7], 'prev', ARGV[2], 'rot', ARGV[5],
-             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ARGV[11], 'chg', '')
+             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ik, 'chg', '')
   redis.call('PEXPIRE', KEYS[1], ttl)
   keep_indexed(KEYS[2], ARGV[1], ttl)
   return {'rotated', ARGV[7], ARGV[5], tostring(exp)}
 end
-local leeway = tonumber(ARGV[6])
-if ARGV[2] == f[2] and ((ARGV[11] ~= '' and ARGV[11] == f[9])
-                        or (leeway > 0 and now - tonumber(f[3]) <= leeway)) then
-  return {'replayed', f[1], f[3], f[7]}
+if ARGV[2] == f[2] then
+  local age, ik = now - tonumber(f[3]), f[9] or ''
+  local entry = ARGV[2] .. ':' .. ARGV[11]
+  local known = ARGV[11] ~= '' and string.find(' ' .. ik .. ' ', ' ' .. entry .. ' ', 1, true)
+  local leeway = tonumber(ARGV[6])
+  if (known and age <= tonumber(ARGV[12])) or (leeway > 0 and age <= leeway) then
+    if ARGV[11] ~= '' and not known and select(2, string.gsub(ik, '%S+', '')) < 4 then
+      ik = ik .. ' ' .. entry
+    end
+    redis.call('HSET', KEYS[1], 'last', ARGV[5], 'ip', ARGV[9], 'ik', ik)
+    return {'replayed', f[1], f[3], f[7]}
+  end
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -124,21 +136,23 @@ return {'reused'}
 # step, so a failure leaves either all of it or none. Safe to run twice, like _ROTATE.
 # With an Idempotency-Key, the change is marked (`chg`: generation it left, key hash) until
 # the session's next rotation, so that a retry whose reply was lost finds it: if the new
-# password is stored (the fingerprint matches), the recorded successor is returned
-# ('retried'); if not (the database rolled back while this script still ran, late), the
-# change is made again on top of it.
+# password is stored (the session accepts the fingerprint given), the recorded successor is
+# returned ('retried'); if the database still holds the password from before the change
+# (it rolled back while this script still ran, late), the change is made again on top of
+# it; anything else (the change stands, and this is another one) is 'stale'.
 # KEYS: session, index, the other sessions. ARGV: sid, expected generation, new
 # generation, fingerprint, new jti, now ms, idle lifetime s, key hash ('' if none), the
-# other sessions' ids.
-_RESTART = Script(None, _KEEP_INDEXED + b"""
-local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp', 'chg', 'fp')
+# fingerprint of the password the database held before this request, the other sessions' ids.
+_RESTART = Script(None, _KEEP_INDEXED + _ACCEPTS + b"""
+local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp', 'chg', 'fp', 'fpx')
 if not f[1] then return {'gone'} end
 if f[2] == ARGV[5] then return {'rotated', f[2], f[4], f[5]} end
 local mark = ''
 if ARGV[8] ~= '' then mark = ARGV[2] .. ':' .. ARGV[8] end
 local again = mark ~= '' and f[1] == ARGV[3] and f[6] == mark
 if f[1] ~= ARGV[2] and not again then return {'stale'} end
-if again and f[7] == ARGV[4] then return {'retried', f[2], f[4], f[5]} end
+if again and accepts(f[7], f[8], ARGV[4]) then return {'retried', f[2], f[4], f[5]} end
+if again and accepts(f[7], f[8], ARGV[9]) then return {'stale'} end
 local now = tonumber(ARGV[6])
 local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[7]), tonumber(f[3]))
 local ttl = exp * 1000 - now
@@ -150,7 +164,7 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 for i = 3, #KEYS do
   redis.call('DEL', KEYS[i])
-  redis.call('SREM', KEYS[2], ARGV[i + 6])
+  redis.call('SREM', KEYS[2], ARGV[i + 7])
 end
 return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
@@ -305,11 +319,12 @@ def rotate(
     ip_address: str,
     parent: str = "",
     idempotency_key: str = "",
+    retry_window_ms: int = 0,
 ) -> Rotation:
     """Spend refresh token `jti` (child of `parent`) for `new_jti`, in one atomic step (see
     _ROTATE); `idempotency_key` is the hash of the request's key, recorded with it."""
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
-            idle_seconds, ip_address, parent, idempotency_key]
+            idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
     with _connection() as (conn, key):
         return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
@@ -338,17 +353,18 @@ def restart(
     now_ms: int,
     idle_seconds: int,
     idempotency_key: str = "",
+    previous_fingerprint: str = "",
 ) -> Rotation:
     """Move a session from `generation` to the next, with `new_jti` as its only current
     refresh token and the new password's fingerprint, and end the user's other sessions
-    (see _RESTART for a retry with `idempotency_key`, a hash)."""
+    (see _RESTART for a retry with `idempotency_key`, a hash, and `previous_fingerprint`)."""
     with _connection() as (conn, key):
         others = [sid for sid in map(_text, conn.smembers(_index_key(key, user_id)))
                   if sid != session_id]
         keys = _keys(key, user_id, session_id) + [_session_key(key, user_id, sid)
                                                   for sid in others]
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
-                idle_seconds, idempotency_key, *others]
+                idle_seconds, idempotency_key, previous_fingerprint, *others]
         return _rotation(_RESTART(keys=keys, args=args, client=conn))
 
 

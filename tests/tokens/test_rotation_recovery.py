@@ -42,12 +42,12 @@ def index_members(redis_conn) -> set:
     return set(redis_conn.smembers(index[0])) if index else set()
 
 
-def test_a_retry_with_its_key_gets_the_recorded_successor_however_late(api, user, login,
-                                                                       redis_conn):
+def test_a_retry_with_its_key_gets_the_recorded_successor_within_the_window(api, user, login,
+                                                                             redis_conn):
     first = login(user)["refresh_token"]
     key = str(uuid.uuid4())
     successor = rotate(api, first, key).json()["refresh_token"]  # the reply that got lost
-    with time_machine.travel(timedelta(hours=1)):
+    with time_machine.travel(timedelta(minutes=14)):
         retry = rotate(api, first, key)
         assert retry.status_code == 200
         assert retry.json()["refresh_token"] == successor  # the very same token
@@ -55,6 +55,54 @@ def test_a_retry_with_its_key_gets_the_recorded_successor_however_late(api, user
         assert (stored["cur"], stored["prev"]) == (claims_of(successor)["jti"],
                                                   claims_of(first)["jti"])
         assert rotate(api, successor).status_code == 200  # and the session goes on
+
+
+def test_a_keyed_replay_after_the_retry_window_is_reuse(api, user, login, redis_conn):
+    # A thief who learnt a spent token and its key (a logged header) has RETRY_WINDOW at most.
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    successor = rotate(api, first, key).json()["refresh_token"]
+    with time_machine.travel(timedelta(minutes=16)):
+        assert_error(rotate(api, first, key), 401, "token_reused")
+        assert session(redis_conn) == {}
+        assert_error(rotate(api, successor), 401, "session_revoked")
+
+
+def test_a_replay_is_recorded_on_the_session(api, user, login, redis_conn):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    rotate(api, first, key)
+    with time_machine.travel(timedelta(minutes=3)):
+        api.post(REFRESH, {"refresh_token": first}, format="json", HTTP_IDEMPOTENCY_KEY=key,
+                 REMOTE_ADDR="198.51.100.77")
+        stored = session(redis_conn)
+    assert stored["ip"] == "198.51.100.77"
+    assert int(stored["last"]) > int(stored["rot"])
+
+
+def test_racing_tabs_each_keep_their_own_retry(api, user, login):
+    first = login(user)["refresh_token"]
+    tab1, tab2 = str(uuid.uuid4()), str(uuid.uuid4())
+    successor = rotate(api, first, tab1).json()["refresh_token"]
+    with time_machine.travel(timedelta(seconds=2)):
+        assert rotate(api, first, tab2).json()["refresh_token"] == successor  # reply lost
+    with time_machine.travel(timedelta(minutes=1)):
+        assert rotate(api, first, tab2).json()["refresh_token"] == successor
+        assert rotate(api, first, tab1).json()["refresh_token"] == successor
+        assert rotate(api, successor).status_code == 200
+
+
+def test_a_key_recorded_for_an_older_token_opens_nothing(api, user, login, redis_conn):
+    # As an older worker (one that did not know keys) leaves it during a rolling deploy:
+    # the key is still there, but bound to the jti it was recorded for.
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    second = rotate(api, first, key).json()["refresh_token"]
+    recorded = session(redis_conn)["ik"]
+    rotate(api, second)
+    redis_conn.hset(session_key(redis_conn), "ik", recorded)
+    with time_machine.travel(timedelta(seconds=11)):
+        assert_error(rotate(api, second, key), 401, "token_reused")
 
 
 def test_the_key_may_be_sent_as_a_structured_field_string(api, user, login):
@@ -108,6 +156,7 @@ def test_the_store_keeps_only_a_hash_of_the_key(api, user, login, redis_conn):
 
 
 @pytest.mark.parametrize("bad", ["short", "x" * 256, "has space inside it!", '"unterminated',
+                                 '"unterminated-0123456789', 'dangling-0123456789"',
                                  "tab\tinside-0123456789", "caf\u00e9-0123456789abcdef"])
 def test_a_malformed_key_is_a_400(api, user, login, bad):
     first = login(user)["refresh_token"]
@@ -248,3 +297,34 @@ def test_a_change_whose_database_write_rolled_back_is_made_again(api, user, logi
     assert user.check_password(NEW)
     assert rotate(api, retry.json()["refresh_token"]).status_code == 200
     assert_error(rotate(api, other["refresh_token"]), 401, "session_revoked")
+
+
+def test_the_key_of_a_change_that_stands_does_not_open_another_change(api, user, login):
+    pair = login(user)
+    key = str(uuid.uuid4())
+    first = change(api, pair["access_token"], key).json()
+    # Same old token and key, another body: not a retry of that change.
+    response = change(api, pair["access_token"], key, old=NEW, new="yet another passphrase 7")
+    assert_error(response, 401, "session_revoked")
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+    assert rotate(api, first["refresh_token"]).status_code == 200
+
+
+def test_a_change_retried_across_a_rehash_gets_the_same_pair(api, user, login):
+    from django.test import override_settings
+
+    pair = login(user)
+    key = str(uuid.uuid4())
+    md5 = "django.contrib.auth.hashers.MD5PasswordHasher"  # the one the test user has
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2Before", md5]):
+        first = change(api, pair["access_token"], key).json()
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2After", md5]):
+        relogin = api.post("/api/auth/token/", {"username": "alice", "password": NEW},
+                           format="json")
+        assert relogin.status_code == 200  # and Django re-hashed the new password
+        user.refresh_from_db()
+        assert "$2000$" in user.password
+        retry = change(api, pair["access_token"], key)
+        assert retry.status_code == 200, retry.content
+        assert retry.json()["refresh_token"] == first["refresh_token"]
