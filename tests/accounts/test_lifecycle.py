@@ -1,6 +1,7 @@
 """Deleting or deactivating a user ends their sessions in Redis."""
 
 import pytest
+from django.db import transaction
 
 from tests.helpers import assert_error, me, refresh
 
@@ -45,16 +46,37 @@ def test_saving_an_active_user_keeps_their_sessions(user, login, api,
     assert refresh(api, pair["refresh_token"]).status_code == 200
 
 
-def test_a_rolled_back_deactivation_ends_nothing(user, login, api,
-                                                 django_capture_on_commit_callbacks):
-    pair = login(user)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        user.is_active = False
-        user.save()
-    assert len(callbacks) == 1  # queued for commit, not run: a rollback would drop it
-    user.is_active = True
-    user.save()
+class Rollback(Exception):
+    pass
+
+
+# Transactional: on_commit callbacks run at a real commit and are dropped at a real rollback,
+# not collected by a test wrapper that can neither commit nor roll back.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+def test_a_rolled_back_deactivation_or_deletion_ends_nothing(change, user, login, api,
+                                                             redis_conn):
+    pair, pk = login(user), user.pk
+    before = sorted(keys(redis_conn))
+    with pytest.raises(Rollback), transaction.atomic():
+        if change == "delete":
+            user.delete()
+        else:
+            user.is_active = False
+            user.save()
+        raise Rollback
+    assert sorted(keys(redis_conn)) == before
+    user = type(user).objects.get(pk=pk)  # delete() cleared the instance's pk
+    assert user.is_active
     assert refresh(api, pair["refresh_token"]).status_code == 200
+    # The same change committed does end the session: the hook runs in this setup.
+    with transaction.atomic():
+        if change == "delete":
+            user.delete()
+        else:
+            user.is_active = False
+            user.save()
+    assert keys(redis_conn) == []
 
 
 def test_deactivation_by_queryset_update_ends_sessions_on_first_use(user, login, api,
