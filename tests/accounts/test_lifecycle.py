@@ -50,6 +50,14 @@ class Rollback(Exception):
     pass
 
 
+def end(user, change: str) -> None:
+    if change == "delete":
+        user.delete()
+    else:
+        user.is_active = False
+        user.save()
+
+
 # Transactional: on_commit callbacks run at a real commit and are dropped at a real rollback,
 # not collected by a test wrapper that can neither commit nor roll back.
 @pytest.mark.django_db(transaction=True)
@@ -59,11 +67,7 @@ def test_a_rolled_back_deactivation_or_deletion_ends_nothing(change, user, login
     pair, pk = login(user), user.pk
     before = sorted(keys(redis_conn))
     with pytest.raises(Rollback), transaction.atomic():
-        if change == "delete":
-            user.delete()
-        else:
-            user.is_active = False
-            user.save()
+        end(user, change)
         raise Rollback
     assert sorted(keys(redis_conn)) == before
     user = type(user).objects.get(pk=pk)  # delete() cleared the instance's pk
@@ -71,11 +75,7 @@ def test_a_rolled_back_deactivation_or_deletion_ends_nothing(change, user, login
     assert refresh(api, pair["refresh_token"]).status_code == 200
     # The same change committed does end the session: the hook runs in this setup.
     with transaction.atomic():
-        if change == "delete":
-            user.delete()
-        else:
-            user.is_active = False
-            user.save()
+        end(user, change)
     assert keys(redis_conn) == []
 
 
