@@ -2,13 +2,18 @@
 
 import io
 import re
+import secrets
+import time
+from collections import defaultdict
 
 import pytest
+from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
 from tests.helpers import assert_error, refresh, unreachable_caches
+from tokens.users import password_fingerprint
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +171,113 @@ def test_purge_removes_sessions_of_users_deactivated_behind_the_apps_back(api, u
     assert "Removed 1 dead session(s)" in run("purge_tokens")
     type(user).objects.filter(pk=user.pk).update(is_active=True)
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+
+
+
+# The fields of a session record, as tokens/store.py writes them (checked against a real one).
+FIELDS = ("uid", "gen", "fp", "cur", "prev", "rot", "exp", "abs", "created", "last", "ua", "ip")
+DAY = 86400
+
+
+class Keyspace:
+    """Writes records in the store's shapes through one pipeline: fast enough for 30,000."""
+
+    def __init__(self, redis_conn):
+        self.pipe = redis_conn.pipeline(transaction=False)
+        self.key = caches["default"].make_key
+        self.now = int(time.time())
+        self.listed: dict[str, set[str]] = defaultdict(set)  # index key -> session ids
+
+    def index(self, uid) -> str:
+        return self.key(f"tokens:{{{uid}}}:sessions")
+
+    def record(self, uid, fingerprint: str) -> dict:
+        now_ms = self.now * 1000
+        return dict(zip(FIELDS, [uid, 1, fingerprint, secrets.token_urlsafe(16), "", now_ms,
+                                 self.now + DAY, self.now + 3 * DAY, now_ms, now_ms, "pytest",
+                                 "10.0.0.1"]))
+
+    def session(self, uid, fingerprint: str, *, ttl: bool = True) -> str:
+        sid = secrets.token_urlsafe(16)
+        key = self.key(f"tokens:{{{uid}}}:s:{sid}")
+        self.pipe.hset(key, mapping=self.record(uid, fingerprint))
+        if ttl:
+            self.pipe.expire(key, DAY)
+        self.list(uid, sid)
+        return key
+
+    def list(self, uid, sid: str) -> None:
+        self.listed[self.index(uid)].add(sid)
+
+    def write(self) -> None:
+        for index, sids in self.listed.items():
+            self.pipe.sadd(index, *sids)
+            self.pipe.expire(index, 3 * DAY)
+        self.pipe.execute()
+
+
+def test_purge_cleans_a_large_keyspace_exactly(api, user, make_user, login, redis_conn):
+    pair = login(user)  # a real session: the records below have its fields
+    assert {f.decode() for f in redis_conn.hgetall(session_keys(redis_conn)[0])} == set(FIELDS)
+    users = [make_user(username=f"user{i}") for i in range(20)]
+    inactive = make_user(username="inactive", is_active=False)
+    space, old, gone = Keyspace(redis_conn), "0123456789abcdef", 10**6
+
+    def owner(i):
+        return users[i % len(users)]
+
+    # Keep: live sessions of existing users with their current password; repair 500 of them.
+    live = [space.session(owner(i).pk, password_fingerprint(owner(i))) for i in range(14_000)]
+    lost_ttl = [space.session(owner(i).pk, password_fingerprint(owner(i)), ttl=False)
+                for i in range(500)]
+    # Remove: sessions of an older password, of deleted users, of a deactivated user, and
+    # index entries whose session is gone.
+    dead = [space.session(owner(i).pk, old) for i in range(5_000)]
+    dead += [space.session(gone + i % 1_000, old) for i in range(5_000)]
+    dead += [space.session(inactive.pk, password_fingerprint(inactive)) for _ in range(500)]
+    for i in range(2_000):
+        space.list(owner(i).pk, secrets.token_urlsafe(16))
+    # Keep: throttle counters, keys of no known shape, and keys outside the prefix, even
+    # those that look like dead sessions.
+    for _ in range(2_000):
+        throttle = space.key(f"tokens:throttle:ip:{secrets.token_hex(16)}")
+        space.pipe.zadd(throttle, {"attempt": space.now * 1000})
+        space.pipe.expire(throttle, 60)
+    odd = [space.key(f"tokens:odd:{i}") for i in range(10)]
+    outside = [f"someone-else:{i}" for i in range(1_000)]
+    for key in odd + outside:
+        space.pipe.set(key, "value")
+    lookalikes = [f"other-app:1:tokens:{{{gone}}}:s:{i}" for i in range(1_000)]
+    for key in lookalikes:
+        space.pipe.hset(key, mapping=space.record(gone, old))
+    space.write()
+    everything = set(map(bytes.decode, redis_conn.scan_iter(count=10_000)))
+    ours = len(everything) - len(outside) - len(lookalikes)
+    assert len(everything) > 30_000
+
+    out = run("purge_tokens", "--dry-run")
+    assert out == (f"Scanned {ours} keys. Would remove 10500 dead session(s) and 2000 stale "
+                   "index entries; would restore 500 missing expiries; left 10 unrecognised "
+                   "key(s) alone.\n")
+    assert redis_conn.dbsize() == len(everything) and redis_conn.ttl(lost_ttl[0]) == -1
+
+    out = run("purge_tokens")
+    emptied = {space.index(gone + i) for i in range(1_000)} | {space.index(inactive.pk)}
+    scanned, rest = re.fullmatch(r"Scanned (\d+) keys\. (.*)\n", out).groups()
+    # Index keys emptied by the purge before SCAN reached them are not scanned.
+    assert ours - len(emptied) <= int(scanned) <= ours
+    assert rest == ("Removed 10500 dead session(s) and 2000 stale index entries; restored 500 "
+                    "missing expiries; left 10 unrecognised key(s) alone.")
+    assert set(map(bytes.decode, redis_conn.scan_iter(count=10_000))) == (
+        everything - set(dead) - emptied)
+    live_ids = {key.rsplit(":", 1)[1] for key in live + lost_ttl}
+    for index in {space.index(u.pk) for u in users}:
+        assert {sid.decode() for sid in redis_conn.smembers(index)} == (
+            space.listed[index] & live_ids)
+    ttls = redis_conn.pipeline(transaction=False)
+    for key in lost_ttl + odd + outside + lookalikes:
+        ttls.ttl(key)
+    ttls = ttls.execute()
+    assert all(0 < ttl <= DAY for ttl in ttls[:len(lost_ttl)])
+    assert set(ttls[len(lost_ttl):]) == {-1}  # untouched
+    assert refresh(api, pair["refresh_token"]).status_code == 200
