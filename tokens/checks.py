@@ -1,5 +1,6 @@
 """System checks: refuse a token store that would lose tokens silently, and bad TOKENS settings."""
 
+import re
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -128,11 +129,15 @@ def _asymmetric_key_errors(algorithm: str) -> list[Error]:
 
 @register(Tags.caches, deploy=True)
 def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
-    """The Redis behind the token cache must neither evict tokens nor forget them on restart."""
+    """The Redis behind the token cache must be reachable, Redis >= 7, and neither evict
+    tokens nor forget them on restart."""
     if check_token_cache():
         return []  # reported as errors already
     alias = token_settings.CACHE_ALIAS
     try:
+        version = store.redis_version()
+        if too_old := redis_version_warnings(version):
+            return too_old  # CONFIG GET of several names, below, needs Redis 7
         config = store.redis_config()
     except StoreUnavailable as exc:
         return [Warning(f"The token Redis (cache {alias!r}) is unreachable: {exc}",
@@ -159,6 +164,18 @@ def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
             "Redis restart logs everyone out.",
             hint="Turn on AOF (appendonly yes) or RDB save points.", id="tokens.W002"))
     return warnings
+
+
+def redis_version_warnings(version: str) -> list[Warning]:
+    """A warning if `version` (as INFO reports it, "7.0.15") is older than Redis 7; none if
+    it is unknown."""
+    major = re.match(r"\d+", version)
+    if major is None or int(major.group()) >= 7:
+        return []
+    return [Warning(
+        f"The token Redis is version {version}; the token service needs Redis 7 or later "
+        "(the deploy check reads several CONFIG names at once, and only 7 is tested).",
+        hint="Upgrade the token Redis to 7 or later.", id="tokens.W003")]
 
 
 @register(Tags.caches, Tags.security, deploy=True)

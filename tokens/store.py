@@ -470,6 +470,17 @@ def release_login_attempt(*, budgets: list[Budget], attempt: str) -> None:
         pipe.execute()
 
 
+def redis_version() -> str:
+    """The token Redis's version as `INFO server` reports it; "" if INFO is refused."""
+    with _connection() as (conn, key):
+        try:
+            info = conn.info("server")
+        except ResponseError:
+            return ""
+    # str(): redis-py turns a value that reads as a number ("7.2") into one.
+    return str(info.get("redis_version", ""))
+
+
 def redis_config() -> dict[str, str] | None:
     """The token Redis's eviction and persistence settings; None if CONFIG is refused."""
     with _connection() as (conn, key):

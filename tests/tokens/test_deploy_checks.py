@@ -1,11 +1,15 @@
 """`manage.py check --deploy` reads the token Redis: eviction, persistence, reachability."""
 
+import shutil
+import subprocess
+
 import pytest
 from django.test import override_settings
 
 from tests.helpers import caches_at
 from tests.servers import RedisServer, free_port
-from tokens.checks import check_token_redis, check_token_serializer
+from tokens import store
+from tokens.checks import check_token_redis, check_token_serializer, redis_version_warnings
 
 
 def ids(warnings):
@@ -84,3 +88,36 @@ def test_pickle_serializer_is_a_warning(redis_server):
     caches["default"]["OPTIONS"].pop("SERIALIZER")
     with override_settings(CACHES=caches):
         assert ids(check_token_serializer()) == ["tokens.W005"]
+
+
+def test_the_real_redis_version_is_read_and_passes(redis_server):
+    # What the test Redis says of itself: "Redis server v=7.0.15 sha=...".
+    said = subprocess.run([shutil.which("redis-server"), "--version"], capture_output=True,
+                          text=True, check=True).stdout
+    with override_settings(CACHES=caches_at(redis_server.url)):
+        version = store.redis_version()
+    assert f"v={version} " in said
+    assert redis_version_warnings(version) == []
+
+
+@pytest.mark.parametrize("version", ["6.2.14", "6.0.0", "5.0.7", "6.2"])
+def test_redis_older_than_7_is_a_warning(version):
+    assert ids(redis_version_warnings(version)) == ["tokens.W003"]
+
+
+@pytest.mark.parametrize("version", ["7.0.0", "7.0.15", "7.2", "8.0.2", "10.1.0", ""])
+def test_redis_7_or_later_or_unknown_passes(version):
+    assert redis_version_warnings(version) == []
+
+
+def test_redis_refusing_info_is_judged_on_its_settings_alone(redis_with):
+    server = redis_with("--rename-command", "INFO", '""', "--appendonly", "yes",
+                        "--maxmemory-policy", "noeviction")
+    assert check_against(server.url) == []
+
+
+def test_an_old_redis_is_reported_as_such_not_as_refusing_config(redis_server, monkeypatch):
+    # No Redis 6 here: the version the real server reports is replaced, nothing else. On a
+    # Redis 6, CONFIG GET of several names fails, which must not read as W004.
+    monkeypatch.setattr(store, "redis_version", lambda: "6.2.14")
+    assert ids(check_against(redis_server.url)) == ["tokens.W003"]
