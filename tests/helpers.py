@@ -4,7 +4,7 @@ import copy
 
 from django.conf import settings
 
-from tests.servers import free_port
+from tests.servers import refused_port
 
 PASSWORD = "correct horse battery staple"
 OBTAIN = "/api/auth/token/"
@@ -37,5 +37,5 @@ def caches_at(location: str) -> dict:
 
 
 def unreachable_caches() -> dict:
-    """CACHES pointing the token cache at a loopback port where nothing listens."""
-    return caches_at(f"redis://127.0.0.1:{free_port()}/0")
+    """CACHES pointing the token cache at a loopback port that refuses connections."""
+    return caches_at(f"redis://127.0.0.1:{refused_port()}/0")

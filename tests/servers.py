@@ -9,13 +9,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 
 def free_port() -> int:
+    """A loopback port free now; another process may take it before it is bound, so whoever
+    binds it must be ready to try another (see RedisServer.start)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_refusing: socket.socket | None = None
+
+
+def refused_port() -> int:
+    """A loopback port where every connection is refused, for as long as the tests run: it
+    is held by a socket that is bound but never listens, so no other process can take it."""
+    global _refusing
+    if _refusing is None:
+        _refusing = socket.socket()
+        _refusing.bind(("127.0.0.1", 0))
+    return _refusing.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the port between free_port() and redis-server."""
 
 
 @dataclass
@@ -31,22 +48,32 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def log(self) -> Path:
+        return self.directory / "redis.log"
+
     @classmethod
-    def start(cls, *extra_args: str) -> "RedisServer":
+    def start(cls, *extra_args: str, attempts: int = 5) -> "RedisServer":
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found")
-        directory = Path(tempfile.mkdtemp(prefix="tokens-redis-"))
-        port = free_port()
-        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                "--save", "", "--appendonly", "no", *extra_args]
-        server = cls(port, cls._spawn(args), directory, args)
-        server.wait_until_ready()
-        return server
+        for _ in range(attempts):
+            directory = Path(tempfile.mkdtemp(prefix="tokens-redis-"))
+            port = free_port()
+            args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                    "--save", "", "--appendonly", "no", *extra_args]
+            server = cls(port, cls._spawn(args, directory / "redis.log"), directory, args)
+            try:
+                server.wait_until_ready()
+                return server
+            except PortTaken:
+                continue
+        raise RuntimeError(f"redis-server found no free port in {attempts} attempts")
 
     @staticmethod
-    def _spawn(args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+        with log.open("wb") as out:
+            return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         """Stop the process abruptly (SIGKILL), keeping its data directory."""
@@ -57,18 +84,23 @@ class RedisServer:
     def restart(self) -> None:
         """Start again on the same port and data directory."""
         self.kill()
-        self.process = self._spawn(self.args)
+        self.process = self._spawn(self.args, self.log)
         self.wait_until_ready()
 
     def wait_until_ready(self, seconds: float = 10) -> None:
-        client = redis.Redis(port=self.port, socket_timeout=0.5)
+        """Wait until this process accepts connections, by its own log: a ping could be
+        answered by another server that took the port first."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            try:
-                client.ping()
+            log = self.log.read_text(errors="replace")
+            if self.process.poll() is not None:
+                self.stop()
+                if "Address already in use" in log:
+                    raise PortTaken(f"port {self.port} was taken")
+                raise RuntimeError(f"redis-server exited:\n{log[-2000:]}")
+            if "Ready to accept connections" in log:
                 return
-            except redis.ConnectionError:
-                time.sleep(0.02)
+            time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 

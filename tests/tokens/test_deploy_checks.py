@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 
 from tests.helpers import caches_at
-from tests.servers import RedisServer, free_port
+from tests.servers import RedisServer, refused_port
 from tokens import store
 from tokens.checks import check_token_redis, check_token_serializer, redis_version_warnings
 
@@ -59,7 +59,7 @@ def test_rdb_save_points_count_as_persistence(redis_with):
 
 
 def test_unreachable_redis_is_a_warning():
-    assert ids(check_against(f"redis://127.0.0.1:{free_port()}/0")) == ["tokens.W003"]
+    assert ids(check_against(f"redis://127.0.0.1:{refused_port()}/0")) == ["tokens.W003"]
 
 
 def test_refused_config_command_says_what_to_check_by_hand(redis_with):
