@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key-that-is-long-enough-0123456789")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import CACHES  # noqa: E402
+from config.settings import CACHES, LOGGING  # noqa: E402
 
 # Fast hashing: the token logic is under test, not PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -14,3 +14,9 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Never a developer's Redis: the `redis_server` fixture points this at the Redis the
 # tests start. Port 1 refuses connections if anything ran before that fixture.
 CACHES = {"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+
+# The `tokens` logger keeps to its own handler in production (propagate off). Here it hands
+# its records to the root logger instead, where caplog listens: log assertions then do not
+# depend on pytest also listening on non-propagating loggers (only pytest >= 9.2 does).
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "tokens": {
+    **LOGGING["loggers"]["tokens"], "handlers": [], "propagate": True}}}
