@@ -28,6 +28,8 @@ def assert_error(response, status, code):
     body = response.json()
     assert set(body) >= {"detail", "code"} and isinstance(body["detail"], str)
     assert body["code"] == code
+    if status == 401:  # the README: every 401 carries the Bearer challenge
+        assert response.get("WWW-Authenticate", "").startswith("Bearer"), response.headers
 
 
 def caches_at(location: str) -> dict:
