@@ -114,10 +114,3 @@ def test_redis_refusing_info_is_judged_on_its_settings_alone(redis_with):
     server = redis_with("--rename-command", "INFO", '""', "--appendonly", "yes",
                         "--maxmemory-policy", "noeviction")
     assert check_against(server.url) == []
-
-
-def test_an_old_redis_is_reported_as_such_not_as_refusing_config(redis_server, monkeypatch):
-    # No Redis 6 here: the version the real server reports is replaced, nothing else. On a
-    # Redis 6, CONFIG GET of several names fails, which must not read as W004.
-    monkeypatch.setattr(store, "redis_version", lambda: "6.2.14")
-    assert ids(check_against(redis_server.url)) == ["tokens.W003"]
