@@ -10,10 +10,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jwt as pyjwt
 import pytest
+import redis
 
 from tests.helpers import PASSWORD
 from tests.servers import RedisServer, free_port
@@ -166,3 +169,44 @@ def project():
     project = start_project("--appendonly", "yes", "--appendfsync", "always")
     yield project
     project.stop()
+
+
+def claims(token: str) -> dict:
+    """A token's payload as sent (sub, sid, jti, par...), read without verifying it."""
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def session_record(conn: redis.Redis, token: str) -> dict[str, str]:
+    """The stored session of a token (fields cur, prev, rot, gen...); {} if it has none. Keys
+    look like `<prefix>:tokens:{<uid>}:s:<sid>`, whatever the cache's prefix."""
+    payload = claims(token)
+    keys = list(conn.scan_iter(match=f"*tokens:{{{payload['sub']}}}:s:{payload['sid']}"))
+    return {k.decode(): v.decode() for k, v in conn.hgetall(keys[0]).items()} if keys else {}
+
+
+def session_count(conn: redis.Redis, token: str) -> int:
+    """How many sessions the user of a token has in the store."""
+    return len(list(conn.scan_iter(match=f"*tokens:{{{claims(token)['sub']}}}:s:*")))
+
+
+NEW_PASSWORD = "a much better passphrase 42"
+
+
+def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) -> dict:
+    """The (status, code) of one request to each endpoint that reaches the token store, made
+    with alice's password and the tokens of `pair` (hers); those that end sessions last."""
+    refresh, access = pair["refresh_token"], pair["access_token"]
+    requests = {
+        "login": ("POST", "/api/auth/token/", {"username": "alice", "password": PASSWORD}, None),
+        "refresh": ("POST", "/api/auth/token/refresh/", {"refresh_token": refresh}, None),
+        "me": ("GET", "/api/auth/me/", None, access),
+        "sessions": ("GET", "/api/auth/sessions/", None, access),
+        "password": ("POST", "/api/auth/password/",
+                     {"old_password": PASSWORD, "new_password": NEW_PASSWORD}, access),
+        "end session": ("DELETE", f"/api/auth/sessions/{claims(refresh)['sid']}/", None, access),
+        "logout": ("POST", "/api/auth/logout/", {"refresh_token": refresh}, None),
+        "logout-all": ("POST", "/api/auth/logout-all/", None, access),
+    }
+    with ThreadPoolExecutor(max_workers=len(requests) if parallel else 1) as pool:
+        replies = pool.map(lambda args: api.call(*args), requests.values())
+        return {name: (r.status, r.code) for name, r in zip(requests, replies)}

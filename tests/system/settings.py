@@ -1,5 +1,13 @@
 """Settings for the API servers the system tests start: the project's own settings (Redis from
-REDIS_URL, database from DATABASE_URL), with the tests' fast password hasher."""
+REDIS_URL, database from DATABASE_URL), with the tests' fast password hasher.
+
+Test-only switches, read from the environment of one server (never set in production):
+- TOKENS_TEST_HASHER="django": Django's own hasher (PBKDF2) instead of the fast one.
+- TOKENS_LEEWAY: ROTATION_LEEWAY in seconds (10, the default, unless told).
+- TOKENS_LOGIN_LIMITS="off": no login limits (a fuzzing run reaches every password check).
+- TOKENS_TEST_SILENT_STORE: a token cache that would lose tokens silently, with the system
+  checks that refuse it silenced, to show the store's runtime guard (test_guard.py).
+"""
 
 import os
 from datetime import timedelta
@@ -11,3 +19,26 @@ if os.environ.get("TOKENS_TEST_HASHER") != "django":  # "django": Django's own, 
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = PROJECT_CACHES
 TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}
+
+if os.environ.get("TOKENS_LOGIN_LIMITS") == "off":
+    TOKENS |= dict.fromkeys(
+        ["LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE"])
+
+_REDIS = PROJECT_CACHES["default"]
+SILENT_STORES = {
+    "locmem": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+    "dummy": {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}},
+    # The real Redis, with its errors ignored: what it stores (nothing, if refused) is seen.
+    "ignore-exceptions": {"default": {
+        **_REDIS, "OPTIONS": {**_REDIS["OPTIONS"], "IGNORE_EXCEPTIONS": True}}},
+    "global-ignore-exceptions": PROJECT_CACHES,  # with DJANGO_REDIS_IGNORE_EXCEPTIONS below
+    "missing-alias": PROJECT_CACHES,  # with a CACHE_ALIAS that is not in it, below
+}
+_silent = os.environ.get("TOKENS_TEST_SILENT_STORE")
+if _silent:
+    CACHES = SILENT_STORES[_silent]
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = _silent == "global-ignore-exceptions"
+    if _silent == "missing-alias":
+        TOKENS["CACHE_ALIAS"] = "tokens"
+    # The checks that refuse each of these at `manage.py check`: only the guard is left.
+    SILENCED_SYSTEM_CHECKS = ["tokens.E001", "tokens.E002", "tokens.E003", "tokens.E004"]
