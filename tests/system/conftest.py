@@ -171,6 +171,14 @@ def project():
     project.stop()
 
 
+def wait_for(condition, seconds: float = 10) -> None:
+    """Poll `condition` until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def claims(token: str) -> dict:
     """A token's payload as sent (sub, sid, jti, par...), read without verifying it."""
     return pyjwt.decode(token, options={"verify_signature": False})
@@ -209,4 +217,6 @@ def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) 
     }
     with ThreadPoolExecutor(max_workers=len(requests) if parallel else 1) as pool:
         replies = pool.map(lambda args: api.call(*args), requests.values())
-        return {name: (r.status, r.code) for name, r in zip(requests, replies)}
+        # The sessions' list carries no code.
+        return {name: (r.status, r.code if isinstance(r.body, dict) else None)
+                for name, r in zip(requests, replies)}

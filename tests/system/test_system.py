@@ -1,16 +1,29 @@
 """Real gunicorn servers and redis-server processes on loopback, driven over HTTP."""
 
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 
 from tests.helpers import PASSWORD
+from tests.system.conftest import (
+    NEW_PASSWORD,
+    claims,
+    every_store_endpoint,
+    session_count,
+    session_record,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
 REFRESH = "/api/auth/token/refresh/"
 OBTAIN = "/api/auth/token/"
+ME = "/api/auth/me/"
+LEEWAY = 10  # seconds: ROTATION_LEEWAY, unless a test starts its servers with another
+UNAVAILABLE = (503, "token_store_unavailable")
 
 
 def test_two_api_processes_share_one_store(project):
@@ -54,29 +67,90 @@ def test_redis_down_answers_503_then_service_resumes(project):
     api = project.start_api()
     pair = api.login()
     project.redis.kill()
-    outage = [
-        api.call("POST", "/api/auth/token/", {"username": "alice", "password": "x" * 10}),
-        api.refresh(pair["refresh_token"]),
-        api.call("POST", "/api/auth/logout/", {"refresh_token": pair["refresh_token"]}),
-        api.call("GET", "/api/auth/me/", token=pair["access_token"]),
-    ]
+    outage = every_store_endpoint(api, pair)
     # Each answered within the client's timeout (no hung worker), with 503 and the code.
-    assert [(r.status, r.code) for r in outage] == [(503, "token_store_unavailable")] * 4
+    assert outage == dict.fromkeys(outage, UNAVAILABLE)
     project.redis.restart()
     assert api.refresh(pair["refresh_token"]).status == 200  # nothing was lost
 
 
-def test_redis_that_accepts_but_never_answers_yields_503(project):
+def test_redis_that_refuses_commands_answers_503_then_service_resumes(project):
     api = project.start_api()
+    pair = api.login()
+    conn = redis.Redis(port=project.redis.port)
+    # Full (maxmemory reached, noeviction): what needs memory is refused with an OOM error.
+    conn.config_set("maxmemory-policy", "noeviction")
+    conn.config_set("maxmemory", 1)
+    try:
+        full = [
+            api.call("POST", OBTAIN, {"username": "alice", "password": PASSWORD}),
+            api.refresh(pair["refresh_token"]),
+            api.call("POST", "/api/auth/password/",
+                     {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+                     token=pair["access_token"]),
+        ]
+    finally:
+        conn.config_set("maxmemory", 0)
+    assert [(r.status, r.code) for r in full] == [UNAVAILABLE] * 3
+    # Requiring a password the API does not know: every command is refused (NOAUTH).
+    conn.config_set("requirepass", "set-by-the-test-only")
+    try:
+        conn.client_kill_filter(_type="normal", skipme=True)  # the API's pooled connections
+        refused = every_store_endpoint(api, pair)
+    finally:
+        conn.config_set("requirepass", "")
+    assert refused == dict.fromkeys(refused, UNAVAILABLE)
+    # Nothing was lost or changed: the pre-outage tokens go on.
+    assert api.call("GET", ME, token=pair["access_token"]).status == 200
+    assert api.refresh(pair["refresh_token"]).status == 200
+
+
+def test_redis_that_accepts_but_never_answers_yields_503(project):
+    # One worker, whose pooled Redis connection is open: the refresh sent during the stall
+    # reaches Redis's socket buffer, as it does in production whenever a connection is live.
+    api = project.start_api(workers=1, TOKENS_LEEWAY=str(LEEWAY))
+    conn = redis.Redis(port=project.redis.port)
+    # One rotation first, so the rotation script is loaded in Redis.
+    pair = api.refresh(api.login()["refresh_token"]).body
+    token = pair["refresh_token"]
+    project.redis.process.send_signal(signal.SIGSTOP)
+    stalled = time.monotonic()
+    try:
+        replies = [api.refresh(token), api.call("GET", ME, token=pair["access_token"])]
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    assert [(r.status, r.code) for r in replies] == [UNAVAILABLE] * 2
+    # Redis runs the buffered script of the refresh that gave up: the session moved on to a
+    # successor that no client received.
+    wait_for(lambda: session_record(conn, token).get("prev") == claims(token)["jti"])
+    lost = session_record(conn, token)["cur"]
+    # The stall (two requests' socket timeouts, a few seconds) is well inside the leeway, so
+    # the pre-outage token, presented again without an Idempotency-Key, is a replay inside
+    # it. A stall longer than the leeway is test_outage_recovery.py's, with a key.
+    assert time.monotonic() - stalled < LEEWAY, "the stall outlasted the leeway"
+    closing = api.refresh(token)
+    assert closing.status == 200, closing
+    # The successor the store recorded, not a rotation of its own: the session goes on.
+    assert claims(closing.body["refresh_token"])["jti"] == lost
+    assert session_record(conn, token)["cur"] == lost
+    assert api.refresh(closing.body["refresh_token"]).status == 200
+    assert session_count(conn, token) == 1
+
+
+def test_redis_that_hangs_answers_503_on_every_endpoint_then_service_resumes(project):
+    api = project.start_api(workers=4)
     pair = api.login()
     project.redis.process.send_signal(signal.SIGSTOP)
     try:
-        replies = [api.refresh(pair["refresh_token"]),
-                   api.call("GET", "/api/auth/me/", token=pair["access_token"])]
+        # In parallel: each request waits out its Redis timeouts (about a second each).
+        outage = every_store_endpoint(api, pair, parallel=True)
     finally:
         project.redis.process.send_signal(signal.SIGCONT)
-    assert [(r.status, r.code) for r in replies] == [(503, "token_store_unavailable")] * 2
-    assert api.refresh(pair["refresh_token"]).status == 200
+    assert outage == dict.fromkeys(outage, UNAVAILABLE)
+    # Once Redis resumes, so does the service.
+    fresh = api.login()
+    assert api.call("GET", ME, token=fresh["access_token"]).status == 200
+    assert api.refresh(fresh["refresh_token"]).status == 200
 
 
 def race(servers, token: str, requests: int = 16) -> list:
@@ -125,3 +199,4 @@ def test_login_limits_hold_across_processes_against_parallel_spellings(project):
     assert int(throttled.headers["Retry-After"]) > 0
     # The attacker's failures do not lock alice out of the browser she used before.
     assert b.call("POST", OBTAIN, login, headers=device).status == 200
+
