@@ -21,6 +21,7 @@ pytestmark = pytest.mark.timeout(300)
 
 REFRESH = "/api/auth/token/refresh/"
 OBTAIN = "/api/auth/token/"
+SESSIONS = "/api/auth/sessions/"
 ME = "/api/auth/me/"
 LEEWAY = 10  # seconds: ROTATION_LEEWAY, unless a test starts its servers with another
 UNAVAILABLE = (503, "token_store_unavailable")
@@ -161,7 +162,8 @@ def race(servers, token: str, requests: int = 16) -> list:
 
 def test_racing_refreshes_across_processes_never_fork_a_session(project):
     servers = [project.start_api(), project.start_api()]
-    for _ in range(3):
+    conn = redis.Redis(port=project.redis.port)
+    for logins in range(1, 4):
         token = servers[0].login()["refresh_token"]
         replies = race(servers, token)
         assert all(r.status < 500 for r in replies)
@@ -169,10 +171,17 @@ def test_racing_refreshes_across_processes_never_fork_a_session(project):
         assert len(successors) == 1
         # With the default leeway, every racing tab is kept logged in.
         assert [r.status for r in replies] == [200] * len(replies)
+        # The one successor goes on, and no session was ended or forked by the race.
+        after = servers[1].refresh(successors.pop())
+        assert after.status == 200
+        assert session_count(conn, token) == logins
+        listed = servers[0].call("GET", SESSIONS, token=after.body["access_token"]).body
+        assert len(listed) == logins
 
 
 def test_racing_with_zero_leeway_has_one_winner_and_ends_the_session(project):
     servers = [project.start_api(TOKENS_LEEWAY="0"), project.start_api(TOKENS_LEEWAY="0")]
+    conn = redis.Redis(port=project.redis.port)
     token = servers[0].login()["refresh_token"]
     replies = race(servers, token)
     assert all(r.status < 500 for r in replies)
@@ -180,6 +189,8 @@ def test_racing_with_zero_leeway_has_one_winner_and_ends_the_session(project):
     assert len(winners) == 1
     assert {r.code for r in replies if r.status != 200} <= {"token_reused", "session_revoked"}
     assert servers[1].refresh(winners[0].body["refresh_token"]).code == "session_revoked"
+    # Ended by the reuse, not forked: the user has no session left.
+    assert session_count(conn, token) == 0
 
 
 def test_login_limits_hold_across_processes_against_parallel_spellings(project):
