@@ -47,6 +47,32 @@ def test_two_api_processes_share_one_store(project):
     assert a.refresh(other["refresh_token"]).code == "session_revoked"
 
 
+def test_replays_across_processes_inside_and_after_the_leeway(project):
+    # The leeway is the one of the process that sees the replay: A's is the default (10 s),
+    # B's 1 s, so that "after the leeway" costs a second of sleep, not ten.
+    a, b = project.start_api(), project.start_api(TOKENS_LEEWAY="1")
+    conn = redis.Redis(port=project.redis.port)
+    first = a.login()["refresh_token"]
+    rotated = b.refresh(first).body["refresh_token"]
+    # Replayed on another process inside the leeway: the very same successor, byte for byte.
+    replay = a.refresh(first)
+    assert replay.status == 200 and replay.body["refresh_token"] == rotated
+    # A grandparent is reuse, even inside the leeway: the session ends, in the store too.
+    newest = b.refresh(rotated).body["refresh_token"]
+    grandparent = a.refresh(first)
+    assert (grandparent.status, grandparent.code) == (401, "token_reused")
+    assert session_record(conn, first) == {}
+    assert b.refresh(newest).code == "session_revoked"
+    # Rotated on A, replayed on B after B's leeway: reuse, and the session ends.
+    spent = b.login()["refresh_token"]
+    successor = a.refresh(spent).body["refresh_token"]
+    time.sleep(1.2)
+    late = b.refresh(spent)
+    assert (late.status, late.code) == (401, "token_reused")
+    assert session_record(conn, spent) == {}
+    assert a.refresh(successor).code == "session_revoked"
+
+
 def test_sessions_survive_a_restart_of_every_api_process(project):
     first = project.start_api()
     pair = first.login()
