@@ -237,3 +237,22 @@ def test_login_limits_hold_across_processes_against_parallel_spellings(project):
     # The attacker's failures do not lock alice out of the browser she used before.
     assert b.call("POST", OBTAIN, login, headers=device).status == 200
 
+
+def test_the_address_limit_holds_across_processes(project):
+    a, b = project.start_api(), project.start_api()
+    login = {"username": "alice", "password": PASSWORD}
+    known = a.call("POST", OBTAIN, login)  # a browser alice has logged in from before
+    device = {"Cookie": known.headers["Set-Cookie"].split(";")[0]}
+    # 20 wrong passwords (the per-address limit) for as many usernames, spread over both
+    # processes. One at a time: the address counts a failure once its check has run, so
+    # parallel guesses could overshoot the limit by the number in flight.
+    failures = [(a, b)[i % 2].call("POST", OBTAIN, {"username": f"someone{i}",
+                                                    "password": "a wrong password"})
+                for i in range(20)]
+    assert [r.status for r in failures] == [401] * 20
+    # Then even alice's right password, from a client without her device cookie, waits.
+    for server in (a, b):
+        throttled = server.call("POST", OBTAIN, login)
+        assert (throttled.status, throttled.code) == (429, "throttled")
+    # Her own browser is not locked out by what came from elsewhere.
+    assert b.call("POST", OBTAIN, login, headers=device).status == 200
