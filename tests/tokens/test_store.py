@@ -90,6 +90,13 @@ def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, red
     assert redis_conn.scard(index_key) == 1
 
 
+def sessions_in_redis(redis_conn, user) -> tuple[int, int]:
+    """How many session hashes the user has in Redis, and how many ids their index lists."""
+    hashes = list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:s:*", count=1000))
+    indexes = list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:sessions", count=1000))
+    return len(hashes), sum(redis_conn.scard(index) for index in indexes)
+
+
 def race(token: str, threads: int) -> list:
     """Present one refresh token from several threads at once; each gets its own client."""
     barrier = threading.Barrier(threads)
@@ -114,16 +121,19 @@ def race(token: str, threads: int) -> list:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_racing_tabs_inside_leeway_all_get_the_same_successor(user, login):
+def test_racing_tabs_inside_leeway_all_get_the_same_successor(user, login, api, redis_conn):
     token = login(user)["refresh_token"]
     results = race(token, threads=8)
     assert [r.status_code for r in results] == [200] * 8
-    assert len({r.json()["refresh_token"] for r in results}) == 1
+    (successor,) = {r.json()["refresh_token"] for r in results}
+    # The one successor is the session's current token, and the session did not fork.
+    assert api.post(REFRESH, {"refresh_token": successor}, format="json").status_code == 200
+    assert sessions_in_redis(redis_conn, user) == (1, 1)
 
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)})
-def test_racing_with_zero_leeway_has_exactly_one_winner(user, login, api):
+def test_racing_with_zero_leeway_has_exactly_one_winner(user, login, api, redis_conn):
     token = login(user)["refresh_token"]
     results = race(token, threads=8)
     statuses = sorted(r.status_code for r in results)
@@ -136,10 +146,11 @@ def test_racing_with_zero_leeway_has_exactly_one_winner(user, login, api):
     winner = next(r for r in results if r.status_code == 200).json()
     response = api.post(REFRESH, {"refresh_token": winner["refresh_token"]}, format="json")
     assert response.status_code == 401 and response.json()["code"] == "session_revoked"
+    assert sessions_in_redis(redis_conn, user) == (0, 0)
 
 
 @override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)})
-def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login):
+def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login, redis_conn):
     # redis-py resends a command once after a timeout: the script may then run twice.
     from tokens import jwt, store, users
 
@@ -151,3 +162,7 @@ def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login):
     first, second = store.rotate(**attempt), store.rotate(**attempt)
     assert first.outcome == second.outcome == "rotated"
     assert (second.jti, second.expires_at) == (first.jti, first.expires_at)
+    # The successor is the session's current token: spending it once more moves on.
+    after = store.rotate(**{**attempt, "jti": "successor", "new_jti": "third"})
+    assert (after.outcome, after.jti) == ("rotated", "third")
+    assert sessions_in_redis(redis_conn, user) == (1, 1)
