@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.hashers import make_password
 import time_machine
+from django.core.cache import caches
 from django.test import override_settings
 
 from tests.helpers import (
@@ -14,13 +15,27 @@ from tests.helpers import (
     ME,
     OBTAIN,
     PASSWORD,
+    REFRESH,
     SESSIONS,
     assert_error,
     me,
     refresh,
 )
+from tokens import jwt
 
 pytestmark = pytest.mark.django_db
+
+
+def session_id(pair) -> str:
+    return jwt.decode(pair["refresh_token"], typ=jwt.REFRESH).sid
+
+
+def in_redis(redis_conn, user, sid) -> tuple[bool, bool]:
+    """Whether the session's hash is in Redis, and whether the user's index lists its id
+    (the keys the README names: `…:tokens:{<uid>}:s:<sid>` and `…:tokens:{<uid>}:sessions`)."""
+    key = caches["default"].make_key
+    return (bool(redis_conn.exists(key(f"tokens:{{{user.pk}}}:s:{sid}"))),
+            bool(redis_conn.sismember(key(f"tokens:{{{user.pk}}}:sessions"), sid)))
 
 # Obtain
 
@@ -93,17 +108,25 @@ def test_replay_inside_leeway_returns_the_same_successor(api, user, login):
     assert refresh(api, first["refresh_token"]).status_code == 200
 
 
-def test_replay_after_leeway_is_reuse_and_ends_the_session(api, user, login, caplog):
+def test_replay_after_leeway_is_reuse_and_ends_the_session(api, user, login, caplog,
+                                                           redis_conn):
     pair = login(user)
+    sid = session_id(pair)
     successor = refresh(api, pair["refresh_token"]).json()
+    assert in_redis(redis_conn, user, sid) == (True, True)
     with time_machine.travel(timedelta(seconds=11)):
         with caplog.at_level(logging.WARNING, logger="tokens"):
-            replay = refresh(api, pair["refresh_token"], )
+            replay = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json",
+                              REMOTE_ADDR="203.0.113.7")
         assert_error(replay, 401, "token_reused")
+        assert in_redis(redis_conn, user, sid) == (False, False)
         assert_error(refresh(api, successor["refresh_token"]), 401, "session_revoked")
         assert_error(me(api, successor["access_token"]), 401, "session_revoked")
-    warning = next(r for r in caplog.records if "reuse" in r.getMessage())
-    assert f"user={user.pk}" in warning.getMessage()
+    # The README: a warning with user, session and IP, never the token.
+    (warning,) = [r for r in caplog.records if "reuse" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    words = warning.getMessage().replace("(", " ").replace(")", " ").split()
+    assert {f"user={user.pk}", f"session={sid}", "ip=203.0.113.7"} <= set(words)
     assert pair["refresh_token"] not in caplog.text
     assert pair["refresh_token"].split(".")[2] not in caplog.text
 
@@ -200,10 +223,13 @@ def test_password_written_straight_to_the_database_also_ends_sessions(api, user,
 # Logout
 
 
-def test_logout_ends_the_session(api, user, login):
+def test_logout_ends_the_session(api, user, login, redis_conn):
     pair = login(user)
+    sid = session_id(pair)
+    assert in_redis(redis_conn, user, sid) == (True, True)
     response = api.post(LOGOUT, {"refresh_token": pair["refresh_token"]}, format="json")
     assert response.status_code == 204
+    assert in_redis(redis_conn, user, sid) == (False, False)
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
     assert_error(me(api, pair["access_token"]), 401, "session_revoked")
 
@@ -231,11 +257,16 @@ def test_logout_with_malformed_body_is_a_400(api, body):
     assert_error(api.post(LOGOUT, body, format="json"), 400, "invalid")
 
 
-def test_logout_all_ends_every_session_of_the_user_only(api, user, make_user, login):
+def test_logout_all_ends_every_session_of_the_user_only(api, user, make_user, login,
+                                                        redis_conn):
     first, second = login(user), login(user)
-    other = login(make_user(username="bob"))
+    bob = make_user(username="bob")
+    other = login(bob)
     response = api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {first['access_token']}")
     assert response.status_code == 204
+    for pair in (first, second):
+        assert in_redis(redis_conn, user, session_id(pair)) == (False, False)
+    assert in_redis(redis_conn, bob, session_id(other)) == (True, True)
     for pair in (first, second):
         assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
     assert refresh(api, other["refresh_token"]).status_code == 200
@@ -274,12 +305,16 @@ def test_refresh_updates_last_used(api, user, login):
     assert session["last_used_at"] > session["created_at"]
 
 
-def test_deleting_a_session_ends_it(api, user, login):
+def test_deleting_a_session_ends_it(api, user, login, redis_conn):
     current, other = login(user), login(user)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {current['access_token']}"}
     sessions = api.get(SESSIONS, **auth).json()
     other_id = next(s["id"] for s in sessions if not s["current"])
+    assert other_id == session_id(other)
+    assert in_redis(redis_conn, user, other_id) == (True, True)
     assert api.delete(f"{SESSIONS}{other_id}/", **auth).status_code == 204
+    assert in_redis(redis_conn, user, other_id) == (False, False)
+    assert in_redis(redis_conn, user, session_id(current)) == (True, True)
     assert_error(refresh(api, other["refresh_token"]), 401, "session_revoked")
     assert len(api.get(SESSIONS, **auth).json()) == 1
 
