@@ -3,9 +3,11 @@
 import io
 
 import pytest
+from django.core.cache import caches
 from django.test import override_settings
 
 from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
+from tokens import jwt
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +40,25 @@ def test_password_change_keeps_this_session_and_ends_the_others(api, user, login
     assert user.check_password(NEW)
 
 
-def test_replaying_a_pre_change_refresh_token_does_not_end_the_new_session(api, user, login):
+def stored_session(redis_conn, user, sid) -> tuple[dict, set]:
+    """The session's hash as stored, and the ids the user's index lists."""
+    key = caches["default"].make_key
+    record = redis_conn.hgetall(key(f"tokens:{{{user.pk}}}:s:{sid}"))
+    members = redis_conn.smembers(key(f"tokens:{{{user.pk}}}:sessions"))
+    return ({k.decode(): v.decode() for k, v in record.items()},
+            {m.decode() for m in members})
+
+
+def test_replaying_a_pre_change_refresh_token_does_not_end_the_new_session(api, user, login,
+                                                                          redis_conn):
     pair = login(user)
     new = change(api, pair["access_token"]).json()
-    refresh(api, pair["refresh_token"])
+    after_change = jwt.decode(new["refresh_token"], typ=jwt.REFRESH)
+    # An earlier generation: the session has ended for it, but no reuse is declared.
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    record, index = stored_session(redis_conn, user, after_change.sid)
+    assert (record["gen"], record["cur"]) == (str(after_change.gen), after_change.jti)
+    assert index == {after_change.sid}
     assert refresh(api, new["refresh_token"]).status_code == 200
 
 
