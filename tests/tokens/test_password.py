@@ -1,13 +1,16 @@
 """POST /api/auth/password/: other sessions end, this one continues under the same id."""
 
 import io
+import threading
+import time
 
 import pytest
 from django.core.cache import caches
-from django.test import override_settings
+from django.db import connection
+from django.test import Client, override_settings
 
 from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
-from tokens import jwt
+from tokens import jwt, services, store, users
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +244,116 @@ def test_purge_keeps_sessions_through_a_rehash(rehashed_user, login, api):
         login(rehashed_user)
         call_command("purge_tokens", stdout=io.StringIO(), stderr=io.StringIO())
         assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+# --- A password change racing a refresh of the same session ---
+
+
+def sessions_of(redis_conn, user) -> int:
+    return len(list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:s:*", count=1000)))
+
+
+def race_change_and_refresh(pair: dict, old: str, new: str) -> tuple:
+    """POST the password change and a refresh of the same session at once, each from its
+    own thread and client; returns both responses."""
+    barrier = threading.Barrier(2)
+    requests = {
+        "change": lambda client: client.post(
+            URL, {"old_password": old, "new_password": new}, content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
+        "refresh": lambda client: client.post(
+            "/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
+            content_type="application/json"),
+    }
+    results = {}
+
+    def run(name: str) -> None:
+        client = Client()
+        barrier.wait(timeout=10)
+        try:
+            results[name] = requests[name](client)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run, args=(name,)) for name in requests]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert set(results) == set(requests), "a racing request did not finish"
+    return results["change"], results["refresh"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_password_change_racing_a_refresh_leaves_one_consistent_session(api, user, login,
+                                                                          redis_conn):
+    password = PASSWORD
+    for round_ in range(6):
+        services.revoke_all_sessions(user_id=user.pk)
+        pair = login(user) if round_ == 0 else api.post(
+            "/api/auth/token/", {"username": user.username, "password": password},
+            format="json").json()
+        new_password = f"{NEW} {round_}"
+        changed, refreshed = race_change_and_refresh(pair, password, new_password)
+        assert changed.status_code in (200, 401), changed.content
+        assert refreshed.status_code in (200, 401), refreshed.content
+        if refreshed.status_code == 401:
+            assert refreshed.json()["code"] == "session_revoked"
+        if changed.status_code == 200:
+            # The change won, whatever the order: only its pair is good.
+            password = new_password
+            assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+            if refreshed.status_code == 200:
+                assert_error(refresh(api, refreshed.json()["refresh_token"]), 401,
+                             "session_revoked")
+            assert refresh(api, changed.json()["refresh_token"]).status_code == 200
+        else:
+            # The change found the session gone from under it: nothing changed.
+            assert changed.json()["code"] == "session_revoked"
+            assert refreshed.status_code == 200
+            assert refresh(api, refreshed.json()["refresh_token"]).status_code == 200
+        user.refresh_from_db()
+        assert user.check_password(password)
+        assert sessions_of(redis_conn, user) == 1  # never forked
+
+
+@pytest.mark.parametrize("first", ["rotate", "restart"])
+def test_the_rotate_and_restart_scripts_in_either_order_leave_the_change(user, login, first):
+    # The two scripts a refresh and a password change run against one session: Redis runs
+    # one, then the other. Whichever went first, the session ends at the new generation with
+    # the change's token current, and the refresh's successor (if any) is refused.
+    claims = jwt.decode(login(user)["refresh_token"], typ=jwt.REFRESH)
+    old_fingerprint = users.password_fingerprint(user)
+    now_ms = int(time.time() * 1000)
+    common = dict(user_id=claims.sub, session_id=claims.sid, now_ms=now_ms, idle_seconds=3600)
+    rotate = lambda jti, generation, new_jti: store.rotate(  # noqa: E731
+        **common, jti=jti, generation=generation, fingerprint=old_fingerprint, new_jti=new_jti,
+        leeway_ms=10_000, ip_address="")
+    restart = lambda: store.restart(  # noqa: E731
+        **common, generation=claims.gen, fingerprint="new-password", new_jti="changed")
+    if first == "rotate":
+        assert rotate(claims.jti, claims.gen, "refreshed").outcome == "rotated"
+        assert restart().outcome == "rotated"
+    else:
+        assert restart().outcome == "rotated"
+        assert rotate(claims.jti, claims.gen, "refreshed").outcome == "stale"
+    assert store.is_active(user_id=claims.sub, session_id=claims.sid,
+                           generation=claims.gen + 1, fingerprint="new-password")
+    assert rotate("refreshed", claims.gen, "again").outcome == "stale"
+    after = store.rotate(**common, jti="changed", generation=claims.gen + 1,
+                         fingerprint="new-password", new_jti="next", leeway_ms=0, ip_address="")
+    assert (after.outcome, after.jti) == ("rotated", "next")
+
+
+def test_the_restart_script_run_twice_returns_the_same_rotation(user, login, redis_conn):
+    # redis-py resends a command once after a timeout: the script may then run twice.
+    claims = jwt.decode(login(user)["refresh_token"], typ=jwt.REFRESH)
+    attempt = dict(user_id=claims.sub, session_id=claims.sid, generation=claims.gen,
+                   fingerprint="new-password", new_jti="changed",
+                   now_ms=int(time.time() * 1000), idle_seconds=3600)
+    first, second = store.restart(**attempt), store.restart(**attempt)
+    assert first.outcome == second.outcome == "rotated"
+    assert second == first
+    assert store.is_active(user_id=claims.sub, session_id=claims.sid,
+                           generation=claims.gen + 1, fingerprint="new-password")
+    assert sessions_of(redis_conn, user) == 1
