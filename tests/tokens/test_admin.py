@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from tests.helpers import assert_error, me, refresh, unreachable_caches
+from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,36 @@ def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
         response = admin_client.post(revoke_url(user), follow=True)
         assert "nothing was revoked" in response.content.decode()
     assert not LogEntry.objects.exists()
+
+
+# --- Password changes through the admin end the user's token sessions ---
+
+NEW = "a much better passphrase 42"
+
+
+def test_changing_ones_own_password_in_the_admin_ends_ones_token_sessions(client, make_user,
+                                                                         api, login):
+    staff = make_user(username="root", is_staff=True, is_superuser=True)
+    pair = login(staff)
+    client.force_login(staff)
+    response = client.post("/admin/password_change/", {
+        "old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+    assert response.status_code == 302 and response["Location"].endswith("/done/")
+    assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+    assert_error(me(api, pair["access_token"]), 401, "session_revoked")
+
+
+@pytest.mark.parametrize("form", [
+    {"usable_password": "true", "password1": NEW, "password2": NEW},
+    {"usable_password": "false", "unset-password": "1"},  # password login disabled
+])
+def test_setting_a_users_password_in_the_admin_ends_their_token_sessions(admin_client, api,
+                                                                         user, login, form):
+    pairs = [login(user), login(user)]
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", form)
+    assert response.status_code == 302 and response["Location"] == change_url(user)
+    user.refresh_from_db()
+    assert user.check_password(NEW) == (form["usable_password"] == "true")
+    for pair in pairs:
+        assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
+        assert_error(me(api, pair["access_token"]), 401, "session_revoked")
