@@ -54,6 +54,24 @@ local function keep_indexed(index, sid, ttl)
 end
 """
 
+# Shared by the scripts below: end a session and take it out of its user's index, whose TTL
+# then shrinks to the longest of the sessions it still lists (no key outlives what it
+# protects). `prefix` is the key of a session without its id ('' to leave the TTL be): the
+# sessions share the index's {user} hash tag, so they are in its cluster slot.
+_UNINDEX = b"""
+local function unindex(session, index, sid, prefix)
+  redis.call('DEL', session)
+  redis.call('SREM', index, sid)
+  if prefix == '' then return end
+  local longest = -2
+  for _, member in ipairs(redis.call('SMEMBERS', index)) do
+    longest = math.max(longest, redis.call('PTTL', prefix .. member))
+  end
+  if longest > 0 then redis.call('PEXPIRE', index, longest)
+  elseif longest == -2 then redis.call('DEL', index) end
+end
+"""
+
 # KEYS: session, index. ARGV: session id, ttl ms, then field/value pairs.
 _CREATE = Script(None, _KEEP_INDEXED + b"""
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
@@ -79,15 +97,14 @@ return 1
 #   adopted as current and rotated from. Only this service signs a parent claim.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none), retry
-# window ms.
-_ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + b"""
+# window ms, session key prefix.
+_ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
                      'ik')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
 if not accepts(f[5], f[8], ARGV[4]) then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[1])
+  unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
   return {'gone'}
 end
 if f[5] ~= ARGV[4] then
@@ -101,8 +118,7 @@ if ARGV[2] == f[1] or (ARGV[10] ~= '' and ARGV[10] == f[1]) then
   local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[8]), tonumber(f[6]))
   local ttl = exp * 1000 - now
   if ttl <= 0 then
-    redis.call('DEL', KEYS[1])
-    redis.call('SREM', KEYS[2], ARGV[1])
+    unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
     return {'gone'}
   end
   local ik = ''
@@ -126,8 +142,7 @@ if ARGV[2] == f[2] then
     return {'replayed', f[1], f[3], f[7]}
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
+unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
 return {'reused'}
 """)
 
@@ -142,8 +157,9 @@ return {'reused'}
 # it; anything else (the change stands, and this is another one) is 'stale'.
 # KEYS: session, index, the other sessions. ARGV: sid, expected generation, new
 # generation, fingerprint, new jti, now ms, idle lifetime s, key hash ('' if none), the
-# fingerprint of the password the database held before this request, the other sessions' ids.
-_RESTART = Script(None, _KEEP_INDEXED + _ACCEPTS + b"""
+# fingerprint of the password the database held before this request, session key prefix,
+# the other sessions' ids.
+_RESTART = Script(None, _KEEP_INDEXED + _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp', 'chg', 'fp', 'fpx')
 if not f[1] then return {'gone'} end
 if f[2] == ARGV[5] then return {'rotated', f[2], f[4], f[5]} end
@@ -163,8 +179,7 @@ redis.call('HDEL', KEYS[1], 'fpx')
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
 for i = 3, #KEYS do
-  redis.call('DEL', KEYS[i])
-  redis.call('SREM', KEYS[2], ARGV[i + 7])
+  unindex(KEYS[i], KEYS[2], ARGV[i + 8], ARGV[10])
 end
 return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 """)
@@ -204,13 +219,14 @@ return n
 # Purge: end a session found dead (its user gone, or born with an older password), only if
 # it still is: its fingerprint is still the stale one read (a password change may have
 # moved it on) and it does not accept the user's current fingerprint (a re-hash may have
-# added it). KEYS: session, index. ARGV: sid, stale fingerprint, current ('' if no user).
-_END_IF_DEAD = Script(None, _ACCEPTS + b"""
+# added it). KEYS: session, index. ARGV: sid, stale fingerprint, current ('' if no user),
+# session key prefix.
+_END_IF_DEAD = Script(None, _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'fp', 'fpx')
 if f[1] ~= ARGV[2] then return 0 end
 if ARGV[3] ~= '' and accepts(f[1], f[2], ARGV[3]) then return 0 end
-redis.call('SREM', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])
+unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[4])
+return 1
 """)
 
 # How many re-hashes a session that is not used in between may live through.
@@ -247,11 +263,16 @@ return ''
 """)
 
 # Ends a session, only at `generation` when given: a logout only ends the generation its
-# token belongs to. KEYS: session, index. ARGV: sid, generation ('' for any).
-_REVOKE = Script(None, b"""
+# token belongs to. KEYS: session, index. ARGV: sid, generation ('' for any), session key
+# prefix.
+_REVOKE = Script(None, _UNINDEX + b"""
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'gen') ~= ARGV[2] then return 0 end
-redis.call('SREM', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 0
+end
+unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[3])
+return 1
 """)
 
 
@@ -326,6 +347,7 @@ def rotate(
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
             idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
     with _connection() as (conn, key):
+        args.append(_session_prefix(key, user_id))
         return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
 
@@ -340,6 +362,7 @@ def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> b
     """End one session (only at `generation`, when given); True if it was live."""
     args = [session_id, "" if generation is None else generation]
     with _connection() as (conn, key):
+        args.append(_session_prefix(key, user_id))
         return bool(_REVOKE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
 
@@ -364,7 +387,8 @@ def restart(
         keys = _keys(key, user_id, session_id) + [_session_key(key, user_id, sid)
                                                   for sid in others]
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
-                idle_seconds, idempotency_key, previous_fingerprint, *others]
+                idle_seconds, idempotency_key, previous_fingerprint,
+                _session_prefix(key, user_id), *others]
         return _rotation(_RESTART(keys=keys, args=args, client=conn))
 
 
@@ -583,7 +607,7 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
             continue  # expired between SCAN and now
         if not _accepts(fp, fpx, current.get(uid, "")):
             report.dead_sessions += 1
-            args = [sid, _text(fp), current.get(uid, "")]
+            args = [sid, _text(fp), current.get(uid, ""), _session_prefix(key, uid)]
             _END_IF_DEAD(keys=[raw, _index_key(key, uid)], args=args, client=pipe)
         elif ttl == -1:
             report.expiries_restored += 1
@@ -651,6 +675,13 @@ def _keys(key: KeyFunc, user_id: str, session_id: str) -> list[str]:
 def _session_key(key: KeyFunc, user_id: str, session_id: str) -> str:
     # The {user} hash tag keeps a user's keys in one Redis Cluster slot, for the scripts.
     return key(f"{KEY_PREFIX}:{{{user_id}}}:s:{session_id}")
+
+
+def _session_prefix(key: KeyFunc, user_id: str) -> str:
+    """A session's key without its id, for the scripts to build session keys from index
+    members; '' if the cache's key function does not simply prepend (then TTLs stay)."""
+    prefix = _session_key(key, user_id, "")
+    return prefix if _session_key(key, user_id, "x") == prefix + "x" else ""
 
 
 def _index_key(key: KeyFunc, user_id: str) -> str:

@@ -153,8 +153,6 @@ def test_no_session_outlives_its_absolute_lifetime(api, user, login, redis_conn,
     assert check_every_key(redis_conn) == []
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: ending a session never shortens the user's "
-                   "index, which keeps the TTL of the longest-lived session it ever listed")
 @pytest.mark.parametrize("end", ["logout", "delete", "reuse"])
 @override_settings(TOKENS={"ACCESS_TOKEN_LIFETIME": timedelta(days=2)})
 def test_the_index_shrinks_when_its_longest_lived_session_ends(api, user, login, redis_conn,
