@@ -103,22 +103,31 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, env: dict, directory: Path, workers: int = 2) -> "ApiServer":
-        port = free_port()
-        log = directory / f"gunicorn-{port}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "30", "--graceful-timeout", "5"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        )
-        server = cls(port, process, log)
-        server.wait_until_ready()
-        return server
+    def start(cls, env: dict, directory: Path, workers: int = 2, attempts: int = 3
+              ) -> "ApiServer":
+        for attempt in range(attempts):
+            port = free_port()
+            log = directory / f"gunicorn-{port}.log"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+                 f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "30",
+                 "--graceful-timeout", "5"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+            )
+            server = cls(port, process, log)
+            try:
+                server.wait_until_ready()
+                return server
+            except RuntimeError:
+                # Another process took the port between free_port() and gunicorn's bind.
+                if "Connection in use" not in log.read_text() or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def wait_until_ready(self, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if self.process.poll() is not None or "Connection in use" in self.log.read_text():
                 break
             try:
                 if call(self.base, "GET", "/api/auth/me/", timeout=2).status == 401:

@@ -1,11 +1,12 @@
 """The REST contract, end to end through Django's test client and the real Redis."""
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.hashers import make_password
 import time_machine
+from django.contrib.auth.hashers import make_password
 from django.core.cache import caches
 from django.test import override_settings
 
@@ -282,10 +283,15 @@ def test_logout_all_needs_a_bearer_token(api):
 
 
 def test_sessions_lists_the_users_live_sessions(api, user, make_user, login):
-    login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.1.2.3")
-    current = login(user, HTTP_USER_AGENT="Chromium/156")
-    login(make_user(username="bob"))
-    response = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {current['access_token']}")
+    # The clock stands still but for one step, so "newest first" never rests on two logins
+    # falling in different milliseconds (tokens may not be issued in the future: the whole
+    # test runs on the moved clock).
+    with time_machine.travel(time.time(), tick=False) as clock:
+        login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.1.2.3")
+        clock.shift(1)
+        current = login(user, HTTP_USER_AGENT="Chromium/156")
+        login(make_user(username="bob"))
+        response = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {current['access_token']}")
     assert response.status_code == 200
     sessions = response.json()
     assert len(sessions) == 2
