@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run test bench install redis-server wrk redis redis-stop migrate superuser clean
+.PHONY: run test bench bench-outage install redis-server wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -84,6 +84,10 @@ wrk:
 # Writes bench/results.md and bench/results.json (about 8 minutes; BENCH_DURATION=2 for a quick look).
 bench: $(BENCH_VENV)/.installed redis-server wrk
 	$(BENCH_VENV)/bin/python bench/run.py
+
+# Writes bench/outage.md: how long a request waits for its 503 when Redis hangs or dies (~2 min).
+bench-outage: install redis-server
+	$(BIN)/python bench/outage.py
 
 clean: redis-stop
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache
