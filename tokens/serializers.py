@@ -52,6 +52,17 @@ class TokenPairSerializer(serializers.Serializer):
     )
 
 
+class CookiePairSerializer(serializers.Serializer):
+    """A pair in cookie mode: the refresh token is in the tokens_refresh cookie instead."""
+
+    access_token = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    refresh_expires_in = serializers.IntegerField(
+        help_text="Seconds until the refresh token (the cookie) expires."
+    )
+
+
 class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -76,3 +87,7 @@ class MeSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
+    errors = serializers.DictField(
+        required=False, child=serializers.ListField(child=serializers.DictField()),
+        help_text="On a 400: each invalid field (or header) with its messages and codes.",
+    )

@@ -17,4 +17,9 @@ urlpatterns = [
         name="session-detail",
     ),
     path("me/", views.MeView.as_view(), name="me"),
+    # Cookie mode (browsers): the refresh token in an HttpOnly cookie scoped to these paths.
+    path("cookie/token/", views.CookieObtainTokenView.as_view(), name="cookie-obtain"),
+    path("cookie/refresh/", views.CookieRefreshTokenView.as_view(), name="cookie-refresh"),
+    path("cookie/logout/", views.CookieLogoutView.as_view(), name="cookie-logout"),
+    path("cookie/password/", views.CookiePasswordChangeView.as_view(), name="cookie-password"),
 ]

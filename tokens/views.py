@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokens import services
+from tokens import cookies, services
 from tokens.clients import (
     IDEMPOTENCY_KEY_PATTERN,
     client_info,
@@ -22,11 +22,14 @@ from tokens.serializers import (
     PasswordChangeSerializer,
     RefreshTokenSerializer,
     SessionSerializer,
+    CookiePairSerializer,
     TokenPairSerializer,
 )
 
 ERROR = OpenApiResponse(ErrorSerializer)
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
+CSRF_FAILED = OpenApiResponse(ErrorSerializer, description="csrf_failed: no X-Requested-With "
+                              "header, or an Origin that is not allowed.")
 THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many failed password checks "
                             "for this username or client; see Retry-After.")
 
@@ -37,7 +40,17 @@ def idempotency_parameter(description: str) -> OpenApiParameter:
                             description=description, pattern=IDEMPOTENCY_KEY_PATTERN)
 
 
-def token_response(pair: services.TokenPair) -> Response:
+REFRESH_KEY = idempotency_parameter(
+    "Random for each refresh attempt (a UUID4), sent again unchanged only when retrying that "
+    "attempt (after a timeout, a 503, a lost reply): the retry then gets the same successor "
+    "within RETRY_WINDOW instead of a token_reused verdict. Keep it in memory only, and do "
+    "not log it.")
+CHANGE_KEY = idempotency_parameter(
+    "Random for each change attempt, sent again unchanged only when retrying it with the same "
+    "token and body: a retry whose first reply was lost then answers as that change did.")
+
+
+def token_response(pair: services.TokenPair, *, with_refresh_token: bool = True) -> Response:
     """The pair as TokenPairSerializer documents it (a plain dict: this is the hot path)."""
     data = {
         "access_token": pair.access_token,
@@ -46,16 +59,57 @@ def token_response(pair: services.TokenPair) -> Response:
         "expires_in": pair.expires_in,
         "refresh_expires_in": pair.refresh_expires_in,
     }
+    if not with_refresh_token:
+        del data["refresh_token"]
     # RFC 6749 5.1: responses carrying tokens must not be cached.
     return Response(data, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class BodyMode:
+    """The refresh token travels in JSON bodies (API clients, native apps)."""
+
+    def refresh_token(self, request: Request) -> str:
+        serializer = RefreshTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["refresh_token"]
+
+    def pair_response(self, pair: services.TokenPair) -> Response:
+        return token_response(pair)
+
+
+class CookieMode:
+    """The refresh token travels in an HttpOnly cookie (browsers; see tokens.cookies)."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if hasattr(self, request.method.lower()):  # else a 405, as on any endpoint
+            cookies.check_csrf(request)
+
+    def refresh_token(self, request: Request) -> str:
+        return cookies.refresh_token(request)  # the body is not read in cookie mode
+
+    def pair_response(self, pair: services.TokenPair) -> Response:
+        response = token_response(pair, with_refresh_token=False)
+        cookies.set_refresh_cookie(response, pair)
+        return response
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs):
+        # A logout done, and any 401 for the cookie's token (reuse, revoked, expired, invalid,
+        # inactive), end the cookie's session: expire it. A 503 or a 403 ends nothing.
+        refused = response.status_code == status.HTTP_401_UNAUTHORIZED
+        ended = getattr(self, "ends_session", False) and status.is_success(response.status_code)
+        if ended or (refused and self.reads_refresh_token):
+            cookies.expire_refresh_cookie(response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class PublicView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    reads_refresh_token = False
 
 
-class ObtainTokenView(PublicView):
+class ObtainTokenView(BodyMode, PublicView):
     @extend_schema(
         request=ObtainSerializer,
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: THROTTLED,
@@ -68,42 +122,39 @@ class ObtainTokenView(PublicView):
         login = services.obtain_pair(
             request=request._request, client=client_info(request), **serializer.validated_data
         )
-        response = token_response(login.pair)
+        response = self.pair_response(login.pair)
         set_device_cookie(response, request, login.device_cookie)
         return response
 
 
-class RefreshTokenView(PublicView):
+class RefreshTokenView(BodyMode, PublicView):
+    reads_refresh_token = True
+
     @extend_schema(
         request=RefreshTokenSerializer,
-        parameters=[idempotency_parameter(
-            "Random for each refresh attempt (a UUID4), sent again unchanged only when "
-            "retrying that attempt (after a timeout, a 503, a lost reply): the retry then gets "
-            "the same successor, however late, instead of a token_reused verdict. Keep it in "
-            "memory only.")],
+        parameters=[REFRESH_KEY],
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 503: UNAVAILABLE},
         summary="Rotate a refresh token: it is spent, and a new pair is returned.",
     )
     def post(self, request: Request) -> Response:
-        serializer = RefreshTokenSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         pair = services.rotate_refresh(
-            refresh_token=serializer.validated_data["refresh_token"], client=client_info(request),
+            refresh_token=self.refresh_token(request), client=client_info(request),
             idempotency_key=idempotency_key(request),
         )
-        return token_response(pair)
+        return self.pair_response(pair)
 
 
-class LogoutView(PublicView):
+class LogoutView(BodyMode, PublicView):
+    reads_refresh_token = True
+    ends_session = True
+
     @extend_schema(
         request=RefreshTokenSerializer,
         responses={204: None, 400: ERROR, 503: UNAVAILABLE},
         summary="Log out: end the session of a refresh token (204 for any token string).",
     )
     def post(self, request: Request) -> Response:
-        serializer = RefreshTokenSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.logout(refresh_token=serializer.validated_data["refresh_token"])
+        services.logout(refresh_token=self.refresh_token(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -118,15 +169,14 @@ class LogoutAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PasswordChangeView(APIView):
+class PasswordChangeView(BodyMode, APIView):
+    reads_refresh_token = False
+
     accepts_change_retry = True  # see BearerAuthentication.retry_of
 
     @extend_schema(
         request=PasswordChangeSerializer,
-        parameters=[idempotency_parameter(
-            "Random for each change attempt, sent again unchanged only when retrying it with "
-            "the same token and body: a retry whose first reply was lost then answers as that "
-            "change did.")],
+        parameters=[CHANGE_KEY],
         responses={200: TokenPairSerializer, 400: ERROR, 401: ERROR, 429: THROTTLED,
                    503: UNAVAILABLE},
         summary="Change the password: other sessions end, this one continues with a new pair.",
@@ -138,7 +188,7 @@ class PasswordChangeView(APIView):
             user=request.user, claims=request.auth, client=client_info(request),
             idempotency_key=idempotency_key(request), **serializer.validated_data,
         )
-        return token_response(pair)
+        return self.pair_response(pair)
 
 
 class SessionListView(APIView):
@@ -166,7 +216,66 @@ class SessionDetailView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: MeSerializer, 401: ERROR, 503: UNAVAILABLE})
+    @extend_schema(responses={200: MeSerializer, 401: ERROR, 503: UNAVAILABLE},
+                   summary="The current user.")
     def get(self, request: Request) -> Response:
         user = request.user  # the shape MeSerializer documents, without its per-call cost
         return Response({"id": user.pk, "username": user.get_username(), "email": user.email})
+
+
+# Cookie mode: the same endpoints, with the refresh token in the tokens_refresh cookie.
+CSRF_PARAMETER = OpenApiParameter(
+    cookies.CSRF_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="Any value: proves the request came from the app (CSRF defence; browsers "
+                "send a custom header cross-origin only after a CORS preflight).",
+)
+COOKIE_PARAMETER = OpenApiParameter(
+    cookies.COOKIE, OpenApiTypes.STR, OpenApiParameter.COOKIE,
+    description="The refresh token, set by the cookie-mode login (HttpOnly, SameSite=Strict, "
+                f"Path={cookies.COOKIE_PATH}); the body is not read.",
+)
+
+
+class CookieObtainTokenView(CookieMode, ObtainTokenView):
+    @extend_schema(
+        request=ObtainSerializer, parameters=[CSRF_PARAMETER],
+        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+                   429: THROTTLED, 503: UNAVAILABLE},
+        summary="Log in (cookie mode): the refresh token is set as the HttpOnly "
+                "tokens_refresh cookie, not returned.",
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class CookieRefreshTokenView(CookieMode, RefreshTokenView):
+    @extend_schema(
+        request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER, REFRESH_KEY],
+        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+                   503: UNAVAILABLE},
+        summary="Rotate the refresh token of the tokens_refresh cookie (cookie mode): the "
+                "cookie is replaced; on any 401 it is expired.",
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class CookieLogoutView(CookieMode, LogoutView):
+    @extend_schema(
+        request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER],
+        responses={204: None, 403: CSRF_FAILED, 503: UNAVAILABLE},
+        summary="Log out (cookie mode): end the cookie's session and expire the cookie.",
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class CookiePasswordChangeView(CookieMode, PasswordChangeView):
+    @extend_schema(
+        request=PasswordChangeSerializer, parameters=[CSRF_PARAMETER, CHANGE_KEY],
+        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+                   429: THROTTLED, 503: UNAVAILABLE},
+        summary="Change the password (cookie mode): the new refresh token replaces the cookie.",
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
