@@ -1,7 +1,9 @@
-"""Helpers the tests share: the test password, API calls and assertions, cache settings."""
+"""Helpers the tests share: the test password, API calls and assertions, cache settings,
+and looking at what the store holds."""
 
 import copy
 
+import jwt as pyjwt
 from django.conf import settings
 
 from tests.servers import refused_port
@@ -41,3 +43,42 @@ def caches_at(location: str) -> dict:
 def unreachable_caches() -> dict:
     """CACHES pointing the token cache at a loopback port that refuses connections."""
     return caches_at(f"redis://127.0.0.1:{refused_port()}/0")
+
+
+def claims_of(token: str) -> dict:
+    """A token's payload as sent (sub, sid, jti, gen...), read without verifying it."""
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def redis_keys(conn, match: str = "*") -> list[bytes]:
+    """Every key in Redis matching the glob `match`, found with SCAN."""
+    return list(conn.scan_iter(match=match, count=1000))
+
+
+def session_keys(conn, user_id: int | str | None = None, session_id: str = "*") -> list[bytes]:
+    """Keys of stored sessions (`<prefix>:tokens:{<uid>}:s:<sid>`), of one user if given."""
+    owner = "*" if user_id is None else f"*tokens:{{{user_id}}}"
+    return redis_keys(conn, f"{owner}:s:{session_id}")
+
+
+def index_keys(conn, user_id: int | str | None = None) -> list[bytes]:
+    """Keys of the users' session indexes (`<prefix>:tokens:{<uid>}:sessions`), or one user's."""
+    owner = "*" if user_id is None else f"*tokens:{{{user_id}}}"
+    return redis_keys(conn, f"{owner}:sessions")
+
+
+def index_members(conn, user_id: int | str | None = None) -> set[bytes]:
+    """The session ids the index lists (the indexes of every user, unless one is given)."""
+    return {sid for key in index_keys(conn, user_id) for sid in conn.smembers(key)}
+
+
+def stored_hash(conn, key: bytes) -> dict[str, str]:
+    """A Redis hash (a session's cur, prev, gen, ik...) as text; {} if the key is gone."""
+    return {k.decode(): v.decode() for k, v in conn.hgetall(key).items()}
+
+
+def session_record(conn, token: str) -> dict[str, str]:
+    """The stored session of a token, as text; {} if the store has none."""
+    payload = claims_of(token)
+    keys = session_keys(conn, payload["sub"], payload["sid"])
+    return stored_hash(conn, keys[0]) if keys else {}

@@ -3,13 +3,9 @@
 import pytest
 from django.db import transaction
 
-from tests.helpers import assert_error, me, refresh
+from tests.helpers import assert_error, me, redis_keys, refresh
 
 pytestmark = pytest.mark.django_db
-
-
-def keys(redis_conn):
-    return list(redis_conn.scan_iter(count=1000))
 
 
 def test_deleting_a_user_removes_their_sessions(user, make_user, login, redis_conn, api,
@@ -19,7 +15,7 @@ def test_deleting_a_user_removes_their_sessions(user, make_user, login, redis_co
     tag = b"{%d}" % user.pk
     with django_capture_on_commit_callbacks(execute=True):
         user.delete()
-    assert keys(redis_conn) and all(tag not in k for k in keys(redis_conn))
+    assert redis_keys(redis_conn) and all(tag not in k for k in redis_keys(redis_conn))
     assert refresh(api, bob["refresh_token"]).status_code == 200
 
 
@@ -29,7 +25,7 @@ def test_deactivating_a_user_ends_their_sessions(user, login, redis_conn, api,
     user.is_active = False
     with django_capture_on_commit_callbacks(execute=True):
         user.save()
-    assert keys(redis_conn) == []
+    assert redis_keys(redis_conn) == []
     user.is_active = True
     user.save()
     # Reactivation does not bring the sessions back.
@@ -65,18 +61,18 @@ def end(user, change: str) -> None:
 def test_a_rolled_back_deactivation_or_deletion_ends_nothing(change, user, login, api,
                                                              redis_conn):
     pair, pk = login(user), user.pk
-    before = sorted(keys(redis_conn))
+    before = sorted(redis_keys(redis_conn))
     with pytest.raises(Rollback), transaction.atomic():
         end(user, change)
         raise Rollback
-    assert sorted(keys(redis_conn)) == before
+    assert sorted(redis_keys(redis_conn)) == before
     user = type(user).objects.get(pk=pk)  # delete() cleared the instance's pk
     assert user.is_active
     assert refresh(api, pair["refresh_token"]).status_code == 200
     # The same change committed does end the session: the hook runs in this setup.
     with transaction.atomic():
         end(user, change)
-    assert keys(redis_conn) == []
+    assert redis_keys(redis_conn) == []
 
 
 def test_deactivation_by_queryset_update_ends_sessions_on_first_use(user, login, api,
@@ -84,7 +80,8 @@ def test_deactivation_by_queryset_update_ends_sessions_on_first_use(user, login,
     pair, other = login(user), login(user)
     type(user).objects.filter(pk=user.pk).update(is_active=False)  # no signal sent
     assert_error(me(api, pair["access_token"]), 401, "user_inactive")
-    assert keys(redis_conn) == [] or all(b"{%d}" % user.pk not in k for k in keys(redis_conn))
+    left = redis_keys(redis_conn)
+    assert left == [] or all(b"{%d}" % user.pk not in k for k in left)
     type(user).objects.filter(pk=user.pk).update(is_active=True)
     for token in (pair, other):
         assert_error(me(api, token["access_token"]), 401, "session_revoked")

@@ -14,11 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jwt as pyjwt
 import pytest
 import redis
 
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, claims_of, session_keys
 from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,22 +187,9 @@ def wait_for(condition, seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def claims(token: str) -> dict:
-    """A token's payload as sent (sub, sid, jti, par...), read without verifying it."""
-    return pyjwt.decode(token, options={"verify_signature": False})
-
-
-def session_record(conn: redis.Redis, token: str) -> dict[str, str]:
-    """The stored session of a token (fields cur, prev, rot, gen...); {} if it has none. Keys
-    look like `<prefix>:tokens:{<uid>}:s:<sid>`, whatever the cache's prefix."""
-    payload = claims(token)
-    keys = list(conn.scan_iter(match=f"*tokens:{{{payload['sub']}}}:s:{payload['sid']}"))
-    return {k.decode(): v.decode() for k, v in conn.hgetall(keys[0]).items()} if keys else {}
-
-
 def session_count(conn: redis.Redis, token: str) -> int:
     """How many sessions the user of a token has in the store."""
-    return len(list(conn.scan_iter(match=f"*tokens:{{{claims(token)['sub']}}}:s:*")))
+    return len(session_keys(conn, claims_of(token)["sub"]))
 
 
 NEW_PASSWORD = "a much better passphrase 42"
@@ -220,7 +206,7 @@ def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) 
         "sessions": ("GET", "/api/auth/sessions/", None, access),
         "password": ("POST", "/api/auth/password/",
                      {"old_password": PASSWORD, "new_password": NEW_PASSWORD}, access),
-        "end session": ("DELETE", f"/api/auth/sessions/{claims(refresh)['sid']}/", None, access),
+        "end session": ("DELETE", f"/api/auth/sessions/{claims_of(refresh)['sid']}/", None, access),
         "logout": ("POST", "/api/auth/logout/", {"refresh_token": refresh}, None),
         "logout-all": ("POST", "/api/auth/logout-all/", None, access),
     }

@@ -7,35 +7,17 @@ import signal
 import time
 import uuid
 
-import jwt as pyjwt
 import pytest
 import redis
 
-from tests.helpers import PASSWORD
-from tests.system.conftest import call, start_project
+from tests.helpers import PASSWORD, claims_of, session_record
+from tests.system.conftest import call, start_project, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
 REFRESH = "/api/auth/token/refresh/"
 PASSWORD_URL = "/api/auth/password/"
 STALL_SECONDS = 12  # longer than the servers' ROTATION_LEEWAY (10 s)
-
-
-def jti(token: str) -> str:
-    return pyjwt.decode(token, options={"verify_signature": False})["jti"]
-
-
-def stored(conn: redis.Redis, token: str) -> dict:
-    sid = pyjwt.decode(token, options={"verify_signature": False})["sid"]
-    keys = list(conn.scan_iter(match=f"*:s:{sid}", count=1000))
-    return {k.decode(): v.decode() for k, v in conn.hgetall(keys[0]).items()} if keys else {}
-
-
-def wait_for(condition, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -69,18 +51,19 @@ def test_a_refresh_lost_in_a_long_stall_is_retried_and_a_replay_is_still_reuse(p
         project.redis.process.send_signal(signal.SIGCONT)
     # Redis runs the buffered script of the request that gave up: the session moved on to a
     # successor that no client received.
-    wait_for(lambda: stored(conn, client).get("prev") == jti(client))
+    wait_for(lambda: session_record(conn, client).get("prev") == claims_of(client)["jti"])
     retry = api.call("POST", REFRESH, {"refresh_token": client}, headers={"Idempotency-Key": key})
     assert retry.status == 200, retry
     successor = retry.body["refresh_token"]
-    assert stored(conn, client)["cur"] == jti(successor)  # the one the store recorded
+    # The one the store recorded.
+    assert session_record(conn, client)["cur"] == claims_of(successor)["jti"]
     assert api.refresh(successor).status == 200  # and the session goes on
     # A thief's replay of a spent token after the leeway, without its key or with another,
     # is still reuse and ends that session.
     replay = api.call("POST", REFRESH, {"refresh_token": stolen},
                       headers={"Idempotency-Key": thief_key})
     assert (replay.status, replay.code) == (401, "token_reused")
-    assert stored(conn, stolen) == {}
+    assert session_record(conn, stolen) == {}
 
 
 def test_rotations_lost_with_the_tail_of_the_aof_are_adopted(everysec_project):

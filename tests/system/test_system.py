@@ -7,15 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tests.helpers import PASSWORD
-from tests.system.conftest import (
-    NEW_PASSWORD,
-    claims,
-    every_store_endpoint,
-    session_count,
-    session_record,
-    wait_for,
-)
+from tests.helpers import PASSWORD, claims_of, session_record
+from tests.system.conftest import NEW_PASSWORD, every_store_endpoint, session_count, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -149,7 +142,7 @@ def test_redis_that_accepts_but_never_answers_yields_503(project):
     assert [(r.status, r.code) for r in replies] == [UNAVAILABLE] * 2
     # Redis runs the buffered script of the refresh that gave up: the session moved on to a
     # successor that no client received.
-    wait_for(lambda: session_record(conn, token).get("prev") == claims(token)["jti"])
+    wait_for(lambda: session_record(conn, token).get("prev") == claims_of(token)["jti"])
     lost = session_record(conn, token)["cur"]
     # The stall (two requests' socket timeouts, a few seconds) is well inside the leeway, so
     # the pre-outage token, presented again without an Idempotency-Key, is a replay inside
@@ -158,7 +151,7 @@ def test_redis_that_accepts_but_never_answers_yields_503(project):
     closing = api.refresh(token)
     assert closing.status == 200, closing
     # The successor the store recorded, not a rotation of its own: the session goes on.
-    assert claims(closing.body["refresh_token"])["jti"] == lost
+    assert claims_of(closing.body["refresh_token"])["jti"] == lost
     assert session_record(conn, token)["cur"] == lost
     assert api.refresh(closing.body["refresh_token"]).status == 200
     assert session_count(conn, token) == 1

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.test import override_settings
 
-from tests.helpers import assert_error, me, refresh
+from tests.helpers import assert_error, claims_of, me, refresh
 from tokens import jwt
 from tokens.conf import token_settings
 
@@ -23,10 +23,6 @@ pytestmark = pytest.mark.django_db
 def b64(data: dict | bytes) -> str:
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def claims_of(token: str) -> dict:
-    return pyjwt.decode(token, options={"verify_signature": False})
 
 
 def rsa_pems() -> tuple[bytes, bytes]:

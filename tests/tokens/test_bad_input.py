@@ -8,8 +8,18 @@ from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 from django.urls import get_resolver
 
-from tests.helpers import LOGOUT, ME, OBTAIN, PASSWORD, REFRESH, assert_error, me, refresh
-from tests.tokens.test_attacks import claims_of, ours
+from tests.helpers import (
+    LOGOUT,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    REFRESH,
+    assert_error,
+    claims_of,
+    me,
+    refresh,
+)
+from tests.tokens.test_attacks import ours
 
 pytestmark = pytest.mark.django_db
 

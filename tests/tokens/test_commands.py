@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from tests.helpers import assert_error, refresh, unreachable_caches
+from tests.helpers import assert_error, redis_keys, refresh, session_keys, unreachable_caches
 from tokens.users import password_fingerprint
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +25,6 @@ def run(*args, **options) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out, stderr=io.StringIO(), **options)
     return out.getvalue()
-
-
-def session_keys(redis_conn):
-    return [k for k in redis_conn.scan_iter(count=1000) if b":s:" in k]
 
 
 def test_list_sessions_prints_a_table(user, login):
@@ -114,7 +110,7 @@ def test_purge_drops_index_entries_of_ended_sessions(user, login, redis_conn):
     for key in session_keys(redis_conn):
         redis_conn.delete(key)
     assert "2 stale index entries" in run("purge_tokens")
-    assert list(redis_conn.scan_iter()) == []
+    assert redis_keys(redis_conn) == []
 
 
 def test_purge_restores_a_lost_expiry(user, login, redis_conn):
@@ -251,7 +247,7 @@ def test_purge_cleans_a_large_keyspace_exactly(api, user, make_user, login, redi
     for key in lookalikes:
         space.pipe.hset(key, mapping=space.record(gone, old))
     space.write()
-    everything = set(map(bytes.decode, redis_conn.scan_iter(count=10_000)))
+    everything = set(map(bytes.decode, redis_keys(redis_conn)))
     ours = len(everything) - len(outside) - len(lookalikes)
     assert len(everything) > 30_000
 
@@ -268,7 +264,7 @@ def test_purge_cleans_a_large_keyspace_exactly(api, user, make_user, login, redi
     assert ours - len(emptied) <= int(scanned) <= ours
     assert rest == ("Removed 10500 dead session(s) and 2000 stale index entries; restored 500 "
                     "missing expiries; left 10 unrecognised key(s) alone.")
-    assert set(map(bytes.decode, redis_conn.scan_iter(count=10_000))) == (
+    assert set(map(bytes.decode, redis_keys(redis_conn))) == (
         everything - set(dead) - emptied)
     live_ids = {key.rsplit(":", 1)[1] for key in live + lost_ttl}
     for index in {space.index(u.pk) for u in users}:

@@ -8,13 +8,13 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from tests.helpers import assert_error, me, refresh, unreachable_caches
+from tests.helpers import assert_error, me, redis_keys, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 
 
 def keys_of(redis_conn, user) -> list[bytes]:
-    return list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:*", count=1000))
+    return redis_keys(redis_conn, f"*tokens:{{{user.pk}}}:*")
 
 
 def end_user_during_outage(user, how: str, capture) -> None:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.helpers import OBTAIN, PASSWORD, assert_error, refresh, unreachable_caches
+from tests.helpers import OBTAIN, PASSWORD, assert_error, redis_keys, refresh, unreachable_caches
 from tokens.clients import DEVICE_COOKIE
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def test_failed_admin_logins_count_too(client, api, user):
 
 def test_throttle_keys_expire_and_hold_no_username(api, user, redis_conn):
     attempt(api, "alice")
-    keys = [k for k in redis_conn.scan_iter() if b"throttle" in k]
+    keys = redis_keys(redis_conn, "*throttle*")
     assert len(keys) == 2  # one per username, one per IP
     for key in keys:
         assert b"alice" not in key

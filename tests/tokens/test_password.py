@@ -9,7 +9,15 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import Client, override_settings
 
-from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
+from tests.helpers import (
+    PASSWORD,
+    assert_error,
+    index_keys,
+    me,
+    refresh,
+    session_keys,
+    unreachable_caches,
+)
 from tokens import jwt, services, store, users
 
 pytestmark = pytest.mark.django_db
@@ -110,10 +118,10 @@ def test_password_endpoint_is_in_the_schema(api):
 
 def test_the_index_outlives_the_restarted_session(api, user, login, redis_conn):
     pair = login(user)
-    index = next(k for k in redis_conn.scan_iter() if k.endswith(b":sessions"))
+    index = index_keys(redis_conn)[0]
     redis_conn.pexpire(index, 10_000)  # as if the index were about to expire
     new = change(api, pair["access_token"]).json()
-    session = next(k for k in redis_conn.scan_iter() if b":s:" in k)
+    session = session_keys(redis_conn)[0]
     assert redis_conn.ttl(index) >= redis_conn.ttl(session) - 1
     api.post("/api/auth/logout-all/", HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
     assert_error(refresh(api, new["refresh_token"]), 401, "session_revoked")
@@ -249,10 +257,6 @@ def test_purge_keeps_sessions_through_a_rehash(rehashed_user, login, api):
 # --- A password change racing a refresh of the same session ---
 
 
-def sessions_of(redis_conn, user) -> int:
-    return len(list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:s:*", count=1000)))
-
-
 def race_change_and_refresh(pair: dict, old: str, new: str) -> tuple:
     """POST the password change and a refresh of the same session at once, each from its
     own thread and client; returns both responses."""
@@ -314,7 +318,7 @@ def test_a_password_change_racing_a_refresh_leaves_one_consistent_session(api, u
             assert refresh(api, refreshed.json()["refresh_token"]).status_code == 200
         user.refresh_from_db()
         assert user.check_password(password)
-        assert sessions_of(redis_conn, user) == 1  # never forked
+        assert len(session_keys(redis_conn, user.pk)) == 1  # never forked
 
 
 @pytest.mark.parametrize("first", ["rotate", "restart"])
@@ -356,4 +360,4 @@ def test_the_restart_script_run_twice_returns_the_same_rotation(user, login, red
     assert second == first
     assert store.is_active(user_id=claims.sub, session_id=claims.sid,
                            generation=claims.gen + 1, fingerprint="new-password")
-    assert sessions_of(redis_conn, user) == 1
+    assert len(session_keys(redis_conn, user.pk)) == 1

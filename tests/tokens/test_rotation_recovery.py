@@ -10,14 +10,18 @@ import jwt as pyjwt
 import pytest
 import time_machine
 
-from tests.helpers import PASSWORD, REFRESH, assert_error
+from tests.helpers import (
+    PASSWORD,
+    REFRESH,
+    assert_error,
+    claims_of,
+    index_members,
+    session_keys,
+    stored_hash,
+)
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db
-
-
-def claims_of(token: str) -> dict:
-    return pyjwt.decode(token, options={"verify_signature": False})
 
 
 def rotate(api, token: str, key: str | None = None):
@@ -26,20 +30,12 @@ def rotate(api, token: str, key: str | None = None):
 
 
 def session(redis_conn) -> dict:
-    keys = [k for k in redis_conn.scan_iter(count=1000) if b":s:" in k]
+    """The one session in the store, as text; {} if there is none."""
+    keys = session_keys(redis_conn)
     if not keys:
         return {}
     assert len(keys) == 1
-    return {k.decode(): v.decode() for k, v in redis_conn.hgetall(keys[0]).items()}
-
-
-def session_key(redis_conn) -> bytes:
-    return next(k for k in redis_conn.scan_iter(count=1000) if b":s:" in k)
-
-
-def index_members(redis_conn) -> set:
-    index = [k for k in redis_conn.scan_iter(count=1000) if k.endswith(b":sessions")]
-    return set(redis_conn.smembers(index[0])) if index else set()
+    return stored_hash(redis_conn, keys[0])
 
 
 def test_a_retry_with_its_key_gets_the_recorded_successor_within_the_window(api, user, login,
@@ -100,7 +96,7 @@ def test_a_key_recorded_for_an_older_token_opens_nothing(api, user, login, redis
     second = rotate(api, first, key).json()["refresh_token"]
     recorded = session(redis_conn)["ik"]
     rotate(api, second)
-    redis_conn.hset(session_key(redis_conn), "ik", recorded)
+    redis_conn.hset(session_keys(redis_conn)[0], "ik", recorded)
     with time_machine.travel(timedelta(seconds=11)):
         assert_error(rotate(api, second, key), 401, "token_reused")
 
@@ -152,7 +148,7 @@ def test_the_store_keeps_only_a_hash_of_the_key(api, user, login, redis_conn):
     rotate(api, login(user)["refresh_token"], key)
     stored = session(redis_conn)
     assert stored["ik"] and key not in str(stored) and key.encode() not in redis_conn.dump(
-        session_key(redis_conn))
+        session_keys(redis_conn)[0])
 
 
 @pytest.mark.parametrize("bad", ["short", "x" * 256, "has space inside it!", '"unterminated',
@@ -168,11 +164,11 @@ def test_a_malformed_key_is_a_400(api, user, login, bad):
 
 def test_a_token_whose_rotation_was_lost_is_adopted(api, user, login, redis_conn):
     first = login(user)["refresh_token"]
-    before = redis_conn.dump(session_key(redis_conn))
-    ttl = redis_conn.pttl(session_key(redis_conn))
+    session_key = session_keys(redis_conn)[0]
+    before, ttl = redis_conn.dump(session_key), redis_conn.pttl(session_key)
     second = rotate(api, first).json()["refresh_token"]
     # The store loses that rotation (a failover to a replica that never got it).
-    redis_conn.restore(session_key(redis_conn), ttl, before, replace=True)
+    redis_conn.restore(session_key, ttl, before, replace=True)
     assert session(redis_conn)["cur"] == claims_of(first)["jti"]
     third = rotate(api, second)
     assert third.status_code == 200
@@ -188,11 +184,11 @@ def test_a_token_whose_rotation_was_lost_is_adopted(api, user, login, redis_conn
 
 def test_two_lost_rotations_in_a_row_cannot_be_recovered(api, user, login, redis_conn):
     first = login(user)["refresh_token"]
-    before = redis_conn.dump(session_key(redis_conn))
-    ttl = redis_conn.pttl(session_key(redis_conn))
+    session_key = session_keys(redis_conn)[0]
+    before, ttl = redis_conn.dump(session_key), redis_conn.pttl(session_key)
     second = rotate(api, first).json()["refresh_token"]
     third = rotate(api, second).json()["refresh_token"]
-    redis_conn.restore(session_key(redis_conn), ttl, before, replace=True)
+    redis_conn.restore(session_key, ttl, before, replace=True)
     assert_error(rotate(api, third), 401, "token_reused")
     assert session(redis_conn) == {}
 

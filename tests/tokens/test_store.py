@@ -8,20 +8,23 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
-from tests.helpers import PASSWORD, caches_at
+from tests.helpers import (
+    PASSWORD,
+    caches_at,
+    index_keys,
+    index_members,
+    redis_keys,
+    session_keys,
+)
 
 pytestmark = pytest.mark.django_db
 
 REFRESH = "/api/auth/token/refresh/"
 
 
-def all_keys(redis_conn) -> list[bytes]:
-    return list(redis_conn.scan_iter(count=1000))
-
-
 def stored_values(redis_conn) -> list[bytes]:
     values = []
-    for key in all_keys(redis_conn):
+    for key in redis_keys(redis_conn):
         kind = redis_conn.type(key)
         if kind == b"hash":
             values += [*redis_conn.hkeys(key), *redis_conn.hvals(key)]
@@ -35,7 +38,7 @@ def stored_values(redis_conn) -> list[bytes]:
 def test_redis_holds_no_token_and_no_signature(api, user, login, redis_conn):
     first = login(user)
     second = api.post(REFRESH, {"refresh_token": first["refresh_token"]}, format="json").json()
-    blob = b"\n".join([*all_keys(redis_conn), *stored_values(redis_conn)])
+    blob = b"\n".join([*redis_keys(redis_conn), *stored_values(redis_conn)])
     for pair in (first, second):
         for token in (pair["access_token"], pair["refresh_token"]):
             header, payload, signature = token.split(".")
@@ -48,7 +51,7 @@ def test_redis_holds_no_token_and_no_signature(api, user, login, redis_conn):
 
 def test_every_key_expires_with_the_session(api, user, login, redis_conn):
     login(user)
-    keys = all_keys(redis_conn)
+    keys = redis_keys(redis_conn)
     assert len(keys) == 2  # the session and the user's index
     for key in keys:
         ttl = redis_conn.ttl(key)
@@ -58,7 +61,7 @@ def test_every_key_expires_with_the_session(api, user, login, redis_conn):
 @override_settings(TOKENS={"REFRESH_TOKEN_LIFETIME": timedelta(hours=1)})
 def test_rotation_moves_the_expiry_with_the_idle_lifetime(api, user, login, redis_conn):
     pair = login(user)
-    session_key = next(k for k in all_keys(redis_conn) if b":s:" in k)
+    session_key = session_keys(redis_conn)[0]
     redis_conn.pexpire(session_key, 60_000)  # pretend most of the hour has passed
     api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
     assert 3590 <= redis_conn.ttl(session_key) <= 3600
@@ -70,7 +73,7 @@ def test_keys_go_through_the_configured_cache_key_function(api, user, login, red
     caches["default"]["KEY_PREFIX"] = "tenant-a"
     with override_settings(CACHES=caches):
         pair = login(user)
-        keys = all_keys(redis_conn)
+        keys = redis_keys(redis_conn)
         assert keys and all(k.startswith(b"tenant-a:") for k in keys)
         response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
         assert response.status_code == 200
@@ -78,11 +81,10 @@ def test_keys_go_through_the_configured_cache_key_function(api, user, login, red
 
 def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, redis_conn):
     login(user), login(user)
-    index_key = next(k for k in all_keys(redis_conn) if k.endswith(b":sessions"))
+    index_key = index_keys(redis_conn)[0]
     assert redis_conn.scard(index_key) == 2
-    for key in all_keys(redis_conn):
-        if b":s:" in key:
-            redis_conn.delete(key)  # as if both had expired in Redis
+    for key in session_keys(redis_conn):
+        redis_conn.delete(key)  # as if both had expired in Redis
     fresh = login(user)
     sessions = api.get("/api/auth/sessions/",
                        HTTP_AUTHORIZATION=f"Bearer {fresh['access_token']}").json()
@@ -92,9 +94,7 @@ def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, red
 
 def sessions_in_redis(redis_conn, user) -> tuple[int, int]:
     """How many session hashes the user has in Redis, and how many ids their index lists."""
-    hashes = list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:s:*", count=1000))
-    indexes = list(redis_conn.scan_iter(match=f"*tokens:{{{user.pk}}}:sessions", count=1000))
-    return len(hashes), sum(redis_conn.scard(index) for index in indexes)
+    return len(session_keys(redis_conn, user.pk)), len(index_members(redis_conn, user.pk))
 
 
 def race(token: str, threads: int) -> list:

@@ -6,7 +6,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.test import override_settings
 
-from tests.helpers import LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, SESSIONS, refresh
+from tests.helpers import (
+    LOGOUT,
+    LOGOUT_ALL,
+    OBTAIN,
+    PASSWORD,
+    SESSIONS,
+    redis_keys,
+    refresh,
+    session_keys,
+)
 from tokens import clock, jwt
 from tokens.conf import parse_rate, token_settings
 
@@ -30,7 +39,7 @@ def check_every_key(redis_conn, *, index_fits: bool = False) -> list[bytes]:
     lifetime; with `index_fits`, at most as long as its longest-lived session (see
     test_the_index_shrinks_when_its_longest_lived_session_ends)."""
     now_ms = clock.now_ms()
-    keys = list(redis_conn.scan_iter(count=1000))
+    keys = redis_keys(redis_conn)
     sessions = {k: redis_conn.pttl(k) for k in keys if b":tokens:{" in k and b":s:" in k}
     for key in keys:
         ttl = redis_conn.pttl(key)
@@ -76,7 +85,7 @@ class Clock:
         assert delta >= 0, "the clock only moves forward"
         self.offset = timedelta(days=days)
         self.time_machine.move_to(self.start + self.offset)
-        for key in self.redis_conn.scan_iter(count=1000):
+        for key in redis_keys(self.redis_conn):
             ttl = self.redis_conn.pttl(key)
             if ttl > delta:
                 self.redis_conn.pexpire(key, ttl - delta)
@@ -173,5 +182,5 @@ def test_the_index_shrinks_when_its_longest_lived_session_ends(api, user, login,
         response = refresh(api, newer["refresh_token"])
         assert response.json()["code"] == "token_reused"
     assert response.status_code in (204, 401)
-    assert len([k for k in redis_conn.scan_iter() if b":s:" in k]) == 1  # the older one
+    assert len(session_keys(redis_conn)) == 1  # the older one
     check_every_key(redis_conn, index_fits=True)
