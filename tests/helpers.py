@@ -1,7 +1,9 @@
 """Helpers the tests share: the test password, API calls and assertions, cache settings,
 and looking at what the store holds."""
 
+import base64
 import copy
+import json
 
 import jwt as pyjwt
 from django.conf import settings
@@ -43,6 +45,12 @@ def caches_at(location: str) -> dict:
 def unreachable_caches() -> dict:
     """CACHES pointing the token cache at a loopback port that refuses connections."""
     return caches_at(f"redis://127.0.0.1:{refused_port()}/0")
+
+
+def b64(data: dict | bytes) -> str:
+    """Unpadded base64url of bytes, or of a dict as JSON: a JWT segment."""
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def claims_of(token: str) -> dict:

@@ -1,10 +1,8 @@
 """Forged, tampered and malformed tokens, on the refresh and logout endpoints and on Bearer auth:
 every one answers 401 (400 for a malformed body) with the JSON error body, never a 500."""
 
-import base64
 import hashlib
 import hmac
-import json
 import time
 
 import jwt as pyjwt
@@ -13,16 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.test import override_settings
 
-from tests.helpers import assert_error, claims_of, me, refresh
+from tests.helpers import assert_error, b64, claims_of, me, refresh
 from tokens import jwt
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db
-
-
-def b64(data: dict | bytes) -> str:
-    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def rsa_pems() -> tuple[bytes, bytes]:

@@ -1,5 +1,3 @@
-import base64
-import json
 import time
 from datetime import timedelta
 
@@ -8,6 +6,7 @@ import pytest
 import time_machine
 from django.test import override_settings
 
+from tests.helpers import b64
 from tokens import jwt
 from tokens.conf import token_settings
 from tokens.exceptions import TokenExpired, TokenInvalid
@@ -29,10 +28,6 @@ def payload(**changes) -> dict:
 def sign(data: dict, key=None, algorithm="HS256", headers=None) -> str:
     return pyjwt.encode(data, key or token_settings.SIGNING_KEY, algorithm=algorithm,
                         headers=headers)
-
-
-def b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 def test_round_trip_keeps_every_claim():
