@@ -1,12 +1,16 @@
 """Helpers the tests share: the test password, API calls and assertions, cache settings,
-and looking at what the store holds."""
+looking at what the store holds, and racing requests from threads."""
 
 import base64
 import copy
 import json
+import threading
+import time
+from collections.abc import Callable, Iterable
 
 import jwt as pyjwt
 from django.conf import settings
+from django.db import connection
 
 from tests.servers import refused_port
 
@@ -90,3 +94,32 @@ def session_record(conn, token: str) -> dict[str, str]:
     payload = claims_of(token)
     keys = session_keys(conn, payload["sub"], payload["sid"])
     return stored_hash(conn, keys[0]) if keys else {}
+
+
+def run_together(call: Callable, args: Iterable, *, timeout: float = 30) -> list:
+    """call(arg) for each arg at once, a thread each behind a barrier; the results in order."""
+    args = list(args)
+    barrier = threading.Barrier(len(args))
+    unfinished = object()
+    results, errors = [unfinished] * len(args), []
+
+    def run(i: int, arg) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = call(arg)
+        except BaseException as error:  # re-raised below, in the test's own thread
+            errors.append(error)
+        finally:
+            connection.close()  # each thread has its own database connection
+
+    threads = [threading.Thread(target=run, args=(i, arg), daemon=True)
+               for i, arg in enumerate(args)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if errors:
+        raise errors[0]
+    assert all(result is not unfinished for result in results), "a racing call did not finish"
+    return results

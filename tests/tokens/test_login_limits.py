@@ -6,10 +6,18 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from tests.helpers import OBTAIN, PASSWORD, assert_error, redis_keys, refresh, unreachable_caches
+from tests.helpers import (
+    OBTAIN,
+    PASSWORD,
+    assert_error,
+    redis_keys,
+    refresh,
+    run_together,
+    unreachable_caches,
+)
 from tokens.clients import DEVICE_COOKIE
 
 pytestmark = pytest.mark.django_db
@@ -114,58 +122,26 @@ def test_login_without_a_client_address_still_works(api, user):
 @pytest.mark.django_db(transaction=True)
 @override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2Slow"])
 def test_correct_logins_in_flight_behind_one_address_are_never_refused(make_user):
-    import threading
-
-    from django.db import connection
-    from django.test import Client
-
     names = [f"user{i}" for i in range(25)]
     for name in names:
         make_user(username=name)
-    barrier, statuses = threading.Barrier(len(names)), []
 
     def log_in(name):
-        barrier.wait(timeout=30)
-        try:
-            statuses.append(Client().post(OBTAIN, {"username": name, "password": PASSWORD},
-                                          content_type="application/json",
-                                          REMOTE_ADDR="203.0.113.50").status_code)
-        finally:
-            connection.close()
+        return Client().post(OBTAIN, {"username": name, "password": PASSWORD},
+                             content_type="application/json",
+                             REMOTE_ADDR="203.0.113.50").status_code
 
-    threads = [threading.Thread(target=log_in, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert statuses == [200] * len(names)
+    assert run_together(log_in, names, timeout=60) == [200] * len(names)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_guesses_cannot_exceed_the_limit(user):
-    import threading
-
-    from django.db import connection
-    from django.test import Client
-
-    barrier, statuses = threading.Barrier(10), []
-
     def guess(i):
-        client = Client()
-        barrier.wait(timeout=10)
-        try:
-            statuses.append(client.post(OBTAIN, {"username": "alice", "password": f"no{i}"},
-                                        content_type="application/json",
-                                        REMOTE_ADDR=f"192.0.2.{i}").status_code)
-        finally:
-            connection.close()
+        return Client().post(OBTAIN, {"username": "alice", "password": f"no{i}"},
+                             content_type="application/json",
+                             REMOTE_ADDR=f"192.0.2.{i}").status_code
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(statuses) == [401] * 5 + [429] * 5
+    assert sorted(run_together(guess, range(10))) == [401] * 5 + [429] * 5
 
 
 # --- The identity counted is the one the login checks (however it is spelled) ---

@@ -1,12 +1,10 @@
 """POST /api/auth/password/: other sessions end, this one continues under the same id."""
 
 import io
-import threading
 import time
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
 from django.test import Client, override_settings
 
 from tests.helpers import (
@@ -15,6 +13,7 @@ from tests.helpers import (
     index_keys,
     me,
     refresh,
+    run_together,
     session_keys,
     unreachable_caches,
 )
@@ -260,7 +259,6 @@ def test_purge_keeps_sessions_through_a_rehash(rehashed_user, login, api):
 def race_change_and_refresh(pair: dict, old: str, new: str) -> tuple:
     """POST the password change and a refresh of the same session at once, each from its
     own thread and client; returns both responses."""
-    barrier = threading.Barrier(2)
     requests = {
         "change": lambda client: client.post(
             URL, {"old_password": old, "new_password": new}, content_type="application/json",
@@ -269,23 +267,8 @@ def race_change_and_refresh(pair: dict, old: str, new: str) -> tuple:
             "/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
             content_type="application/json"),
     }
-    results = {}
-
-    def run(name: str) -> None:
-        client = Client()
-        barrier.wait(timeout=10)
-        try:
-            results[name] = requests[name](client)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(name,)) for name in requests]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    assert set(results) == set(requests), "a racing request did not finish"
-    return results["change"], results["refresh"]
+    changed, refreshed = run_together(lambda request: request(Client()), requests.values())
+    return changed, refreshed
 
 
 @pytest.mark.django_db(transaction=True)

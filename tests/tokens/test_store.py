@@ -1,11 +1,9 @@
 """What lands in Redis, and how rotation behaves under concurrency."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client, override_settings
 
 from tests.helpers import (
@@ -14,6 +12,7 @@ from tests.helpers import (
     index_keys,
     index_members,
     redis_keys,
+    run_together,
     session_keys,
 )
 
@@ -99,25 +98,10 @@ def sessions_in_redis(redis_conn, user) -> tuple[int, int]:
 
 def race(token: str, threads: int) -> list:
     """Present one refresh token from several threads at once; each gets its own client."""
-    barrier = threading.Barrier(threads)
-    results = [None] * threads
+    def present(_):
+        return Client().post(REFRESH, {"refresh_token": token}, content_type="application/json")
 
-    def run(i: int) -> None:
-        client = Client()
-        barrier.wait(timeout=10)
-        try:
-            results[i] = client.post(REFRESH, {"refresh_token": token},
-                                     content_type="application/json")
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=30)
-    assert all(r is not None for r in results), "a racing request did not finish"
-    return results
+    return run_together(present, range(threads))
 
 
 @pytest.mark.django_db(transaction=True)
