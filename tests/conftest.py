@@ -8,7 +8,7 @@ from django_redis import get_redis_connection
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from tests.helpers import PASSWORD, caches_at
+from tests.helpers import OBTAIN, PASSWORD, caches_at
 from tests.servers import RedisServer
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,8 +66,7 @@ def login(api):
 
     def do_login(user, **extra) -> dict:
         response = api.post(
-            "/api/auth/token/", {"username": user.username, "password": PASSWORD},
-            format="json", **extra,
+            OBTAIN, {"username": user.username, "password": PASSWORD}, format="json", **extra,
         )
         assert response.status_code == 200, response.content
         return response.json()

@@ -21,6 +21,7 @@ LOGOUT = "/api/auth/logout/"
 LOGOUT_ALL = "/api/auth/logout-all/"
 SESSIONS = "/api/auth/sessions/"
 ME = "/api/auth/me/"
+PASSWORD_URL = "/api/auth/password/"
 
 
 def refresh(api, token):

@@ -9,7 +9,16 @@ import time_machine
 from django.conf import settings
 from django.test import override_settings
 
-from tests.helpers import PASSWORD, unreachable_caches
+from tests.helpers import (
+    LOGOUT,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    PASSWORD_URL,
+    REFRESH,
+    SESSIONS,
+    unreachable_caches,
+)
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db
@@ -29,27 +38,25 @@ def test_no_secret_reaches_the_logs(api, client, user, login, caplog):
             secrets.extend([token, token.split(".")[2]])
         return pair
 
-    api.post("/api/auth/token/", {"username": "alice", "password": "wrong guess 1"}, format="json")
+    api.post(OBTAIN, {"username": "alice", "password": "wrong guess 1"}, format="json")
     client.post("/admin/login/", {"username": "alice", "password": "wrong guess 2"})
     secrets += ["wrong guess 1", "wrong guess 2"]
     first = remember(login(user, HTTP_USER_AGENT="pytest"))
-    second = remember(api.post("/api/auth/token/refresh/",
+    second = remember(api.post(REFRESH,
                                {"refresh_token": first["refresh_token"]}, format="json").json())
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {second['access_token']}"}
-    api.get("/api/auth/me/", **bearer)
-    api.get("/api/auth/sessions/", **bearer)
-    third = remember(api.post("/api/auth/password/",
+    api.get(ME, **bearer)
+    api.get(SESSIONS, **bearer)
+    third = remember(api.post(PASSWORD_URL,
                               {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
                               format="json", **bearer).json())
-    api.post("/api/auth/token/refresh/", {"refresh_token": third["refresh_token"]}, format="json")
+    api.post(REFRESH, {"refresh_token": third["refresh_token"]}, format="json")
     with time_machine.travel(timedelta(seconds=30)):  # reuse after the leeway: a warning
-        api.post("/api/auth/token/refresh/", {"refresh_token": third["refresh_token"]},
-                 format="json")
-    api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {third['access_token']}")
+        api.post(REFRESH, {"refresh_token": third["refresh_token"]}, format="json")
+    api.get(ME, HTTP_AUTHORIZATION=f"Bearer {third['access_token']}")
     with override_settings(CACHES=unreachable_caches()):
-        api.post("/api/auth/token/refresh/", {"refresh_token": second["refresh_token"]},
-                 format="json")
-    api.post("/api/auth/logout/", {"refresh_token": first["refresh_token"]}, format="json")
+        api.post(REFRESH, {"refresh_token": second["refresh_token"]}, format="json")
+    api.post(LOGOUT, {"refresh_token": first["refresh_token"]}, format="json")
 
     lines = [record.getMessage() for record in caplog.records]
     assert any("reuse" in line for line in lines), "the flow did not reach the reuse warning"

@@ -17,7 +17,18 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import PASSWORD, claims_of, session_keys
+from tests.helpers import (
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    PASSWORD_URL,
+    REFRESH,
+    SESSIONS,
+    claims_of,
+    session_keys,
+)
 from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +140,7 @@ class ApiServer:
             if self.process.poll() is not None or "Connection in use" in self.log.read_text():
                 break
             try:
-                if call(self.base, "GET", "/api/auth/me/", timeout=2).status == 401:
+                if call(self.base, "GET", ME, timeout=2).status == 401:
                     return
             except OSError:
                 time.sleep(0.1)
@@ -141,12 +152,12 @@ class ApiServer:
         return call(self.base, method, path, body, token, headers=headers)
 
     def login(self, username: str = "alice") -> dict:
-        reply = self.call("POST", "/api/auth/token/", {"username": username, "password": PASSWORD})
+        reply = self.call("POST", OBTAIN, {"username": username, "password": PASSWORD})
         assert reply.status == 200, reply
         return reply.body
 
     def refresh(self, token: str) -> Reply:
-        return self.call("POST", "/api/auth/token/refresh/", {"refresh_token": token})
+        return self.call("POST", REFRESH, {"refresh_token": token})
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -200,15 +211,15 @@ def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) 
     with alice's password and the tokens of `pair` (hers); those that end sessions last."""
     refresh, access = pair["refresh_token"], pair["access_token"]
     requests = {
-        "login": ("POST", "/api/auth/token/", {"username": "alice", "password": PASSWORD}, None),
-        "refresh": ("POST", "/api/auth/token/refresh/", {"refresh_token": refresh}, None),
-        "me": ("GET", "/api/auth/me/", None, access),
-        "sessions": ("GET", "/api/auth/sessions/", None, access),
-        "password": ("POST", "/api/auth/password/",
+        "login": ("POST", OBTAIN, {"username": "alice", "password": PASSWORD}, None),
+        "refresh": ("POST", REFRESH, {"refresh_token": refresh}, None),
+        "me": ("GET", ME, None, access),
+        "sessions": ("GET", SESSIONS, None, access),
+        "password": ("POST", PASSWORD_URL,
                      {"old_password": PASSWORD, "new_password": NEW_PASSWORD}, access),
-        "end session": ("DELETE", f"/api/auth/sessions/{claims_of(refresh)['sid']}/", None, access),
-        "logout": ("POST", "/api/auth/logout/", {"refresh_token": refresh}, None),
-        "logout-all": ("POST", "/api/auth/logout-all/", None, access),
+        "end session": ("DELETE", f"{SESSIONS}{claims_of(refresh)['sid']}/", None, access),
+        "logout": ("POST", LOGOUT, {"refresh_token": refresh}, None),
+        "logout-all": ("POST", LOGOUT_ALL, None, access),
     }
     with ThreadPoolExecutor(max_workers=len(requests) if parallel else 1) as pool:
         replies = pool.map(lambda args: api.call(*args), requests.values())

@@ -10,13 +10,11 @@ import uuid
 import pytest
 import redis
 
-from tests.helpers import PASSWORD, claims_of, session_record
+from tests.helpers import PASSWORD, PASSWORD_URL, REFRESH, claims_of, session_record
 from tests.system.conftest import call, start_project, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
-REFRESH = "/api/auth/token/refresh/"
-PASSWORD_URL = "/api/auth/password/"
 STALL_SECONDS = 12  # longer than the servers' ROTATION_LEEWAY (10 s)
 
 

@@ -7,15 +7,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tests.helpers import PASSWORD, claims_of, session_record
+from tests.helpers import (
+    LOGOUT,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    PASSWORD_URL,
+    SESSIONS,
+    claims_of,
+    session_record,
+)
 from tests.system.conftest import NEW_PASSWORD, every_store_endpoint, session_count, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
-REFRESH = "/api/auth/token/refresh/"
-OBTAIN = "/api/auth/token/"
-SESSIONS = "/api/auth/sessions/"
-ME = "/api/auth/me/"
 LEEWAY = 10  # seconds: ROTATION_LEEWAY, unless a test starts its servers with another
 UNAVAILABLE = (503, "token_store_unavailable")
 
@@ -35,8 +40,8 @@ def test_two_api_processes_share_one_store(project):
     assert a.refresh(rotated.body["refresh_token"]).code == "session_revoked"
     # Logout on B ends a session obtained on A, for access tokens too.
     other = a.login()
-    assert b.call("POST", "/api/auth/logout/", {"refresh_token": other["refresh_token"]}).status == 204
-    assert a.call("GET", "/api/auth/me/", token=other["access_token"]).code == "session_revoked"
+    assert b.call("POST", LOGOUT, {"refresh_token": other["refresh_token"]}).status == 204
+    assert a.call("GET", ME, token=other["access_token"]).code == "session_revoked"
     assert a.refresh(other["refresh_token"]).code == "session_revoked"
 
 
@@ -80,7 +85,7 @@ def test_sessions_survive_a_redis_crash_with_aof(project):
     project.redis.restart()  # SIGKILL, then start again on the same AOF
     reply = api.refresh(pair["refresh_token"])
     assert reply.status == 200
-    assert api.call("GET", "/api/auth/me/", token=reply.body["access_token"]).status == 200
+    assert api.call("GET", ME, token=reply.body["access_token"]).status == 200
 
 
 def test_redis_down_answers_503_then_service_resumes(project):
@@ -105,8 +110,7 @@ def test_redis_that_refuses_commands_answers_503_then_service_resumes(project):
         full = [
             api.call("POST", OBTAIN, {"username": "alice", "password": PASSWORD}),
             api.refresh(pair["refresh_token"]),
-            api.call("POST", "/api/auth/password/",
-                     {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+            api.call("POST", PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
                      token=pair["access_token"]),
         ]
     finally:

@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import override_settings
 
-from tests.helpers import PASSWORD, assert_error, me, refresh, unreachable_caches
+from tests.helpers import PASSWORD, SESSIONS, assert_error, me, refresh, unreachable_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def revoke_url(user):
 
 
 def current_session_id(api, pair):
-    sessions = api.get("/api/auth/sessions/", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+    sessions = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
     return next(s["id"] for s in sessions.json() if s["current"])
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.test import override_settings
 
-from tests.helpers import assert_error, b64, claims_of, me, refresh
+from tests.helpers import LOGOUT, ME, REFRESH, assert_error, b64, claims_of, me, refresh
 from tokens import jwt
 from tokens.conf import token_settings
 
@@ -137,7 +137,7 @@ def test_forged_access_tokens_are_refused(api, pair):
 
 def test_forged_logouts_end_nothing(api, pair):
     for name, (token, _) in forgeries(pair["refresh_token"]).items():
-        response = api.post("/api/auth/logout/", {"refresh_token": token}, format="json")
+        response = api.post(LOGOUT, {"refresh_token": token}, format="json")
         assert response.status_code == 204, name
     assert me(api, pair["access_token"]).status_code == 200
 
@@ -145,18 +145,18 @@ def test_forged_logouts_end_nothing(api, pair):
 def test_token_types_cannot_be_swapped(api, pair):
     assert_error(refresh(api, pair["access_token"]), 401, "token_invalid")
     assert_error(me(api, pair["refresh_token"]), 401, "token_invalid")
-    api.post("/api/auth/logout/", {"refresh_token": pair["access_token"]}, format="json")
+    api.post(LOGOUT, {"refresh_token": pair["access_token"]}, format="json")
     assert me(api, pair["access_token"]).status_code == 200
 
 
 def test_non_utf8_body_is_a_400(api, pair):
-    response = api.generic("POST", "/api/auth/token/refresh/",
+    response = api.generic("POST", REFRESH,
                            b'{"refresh_token": "\xff\xfe\xfd"}', content_type="application/json")
     assert_error(response, 400, "parse_error")
 
 
 def test_non_ascii_bearer_header_is_a_401(api):
-    response = api.get("/api/auth/me/", HTTP_AUTHORIZATION="Bearer \u00ff\u00fe")
+    response = api.get(ME, HTTP_AUTHORIZATION="Bearer \u00ff\u00fe")
     assert_error(response, 401, "token_invalid")
 
 

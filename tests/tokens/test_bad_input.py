@@ -13,6 +13,7 @@ from tests.helpers import (
     ME,
     OBTAIN,
     PASSWORD,
+    PASSWORD_URL,
     REFRESH,
     assert_error,
     claims_of,
@@ -23,7 +24,6 @@ from tests.tokens.test_attacks import ours
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD_CHANGE = "/api/auth/password/"
 DEEP = {
     "arrays": "[" * 1000 + "]" * 1000,
     "objects": '{"a": ' * 1000 + "1" + "}" * 1000,
@@ -46,7 +46,7 @@ def test_deeply_nested_json_is_a_parse_error(api, path, body):
 @pytest.mark.parametrize("body", DEEP.values(), ids=DEEP.keys())
 def test_deeply_nested_json_is_a_parse_error_when_authenticated(api, user, login, body):
     pair = login(user)
-    response = post_raw(api, PASSWORD_CHANGE, body,
+    response = post_raw(api, PASSWORD_URL, body,
                         HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
     assert_error(response, 400, "parse_error")
     assert me(api, pair["access_token"]).status_code == 200  # nothing changed

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import PASSWORD
+from tests.helpers import OBTAIN, PASSWORD
 from tokens.checks import check_token_cache, check_token_settings
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -94,8 +94,7 @@ def test_bad_token_settings_are_errors(tokens, expected):
 def test_store_refuses_a_silent_cache_at_runtime(api, user, cache, caplog):
     # Checks do not run under gunicorn and can be silenced: the store refuses by itself.
     with override_settings(CACHES={"default": cache}):
-        response = api.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
-                            format="json")
+        response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json")
         assert response.status_code == 503
         assert response.json()["code"] == "token_store_unavailable"
         if cache is LOCMEM:

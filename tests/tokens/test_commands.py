@@ -12,7 +12,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from tests.helpers import assert_error, redis_keys, refresh, session_keys, unreachable_caches
+from tests.helpers import (
+    SESSIONS,
+    assert_error,
+    redis_keys,
+    refresh,
+    session_keys,
+    unreachable_caches,
+)
 from tokens.users import password_fingerprint
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +74,7 @@ def test_revoke_sessions_ends_all_of_a_users_sessions(api, user, make_user, logi
 
 def test_revoke_sessions_can_end_just_one(api, user, login, redis_conn):
     first, second = login(user), login(user)
-    first_id = api.get("/api/auth/sessions/",
-                       HTTP_AUTHORIZATION=f"Bearer {first['access_token']}").json()
+    first_id = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {first['access_token']}").json()
     first_id = next(s["id"] for s in first_id if s["current"])
     assert "Revoked 1 session(s)" in run("revoke_sessions", "alice", session=first_id)
     assert_error(refresh(api, first["refresh_token"]), 401, "session_revoked")

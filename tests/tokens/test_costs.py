@@ -7,7 +7,7 @@ command, a pipeline, or a Lua script each count once. Counted at redis-py's sock
 import pytest
 from redis.connection import Connection
 
-from tests.helpers import PASSWORD
+from tests.helpers import LOGOUT, ME, OBTAIN, PASSWORD, REFRESH
 
 pytestmark = pytest.mark.django_db
 
@@ -46,25 +46,20 @@ def measure(django_assert_max_num_queries, redis_round_trips, kind, do):
 def test_request_costs(api, user, login, django_assert_max_num_queries, redis_round_trips):
     # Warm up: connections opened, scripts loaded into Redis (as after a process's first requests).
     pair = login(user)
-    pair = api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
-                    format="json").json()
-    api.post("/api/auth/logout/", {"refresh_token": login(user)["refresh_token"]}, format="json")
+    pair = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json").json()
+    api.post(LOGOUT, {"refresh_token": login(user)["refresh_token"]}, format="json")
 
     costs = {
         "obtain": measure(django_assert_max_num_queries, redis_round_trips, "obtain",
-                          lambda: api.post("/api/auth/token/", {"username": "alice",
-                                                                "password": PASSWORD},
+                          lambda: api.post(OBTAIN, {"username": "alice", "password": PASSWORD},
                                            format="json")),
         "refresh": measure(django_assert_max_num_queries, redis_round_trips, "refresh",
-                           lambda: api.post("/api/auth/token/refresh/",
-                                            {"refresh_token": pair["refresh_token"]},
+                           lambda: api.post(REFRESH, {"refresh_token": pair["refresh_token"]},
                                             format="json")),
         "me": measure(django_assert_max_num_queries, redis_round_trips, "me",
-                      lambda: api.get("/api/auth/me/",
-                                      HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")),
+                      lambda: api.get(ME, HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")),
         "logout": measure(django_assert_max_num_queries, redis_round_trips, "logout",
-                          lambda: api.post("/api/auth/logout/",
-                                           {"refresh_token": pair["refresh_token"]},
+                          lambda: api.post(LOGOUT, {"refresh_token": pair["refresh_token"]},
                                            format="json")),
     }
     print("\ncosts (sql, redis round trips):", costs)

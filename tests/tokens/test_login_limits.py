@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from tests.helpers import (
     OBTAIN,
     PASSWORD,
+    PASSWORD_URL,
     assert_error,
     redis_keys,
     refresh,
@@ -23,7 +24,6 @@ from tokens.clients import DEVICE_COOKIE
 pytestmark = pytest.mark.django_db
 
 
-PASSWORD_URL = "/api/auth/password/"
 NEW = "a much better passphrase 42"
 
 

@@ -5,7 +5,17 @@ import signal
 import pytest
 from django.test import override_settings
 
-from tests.helpers import PASSWORD, caches_at, unreachable_caches
+from tests.helpers import (
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    OBTAIN,
+    PASSWORD,
+    REFRESH,
+    SESSIONS,
+    caches_at,
+    unreachable_caches,
+)
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
@@ -19,14 +29,12 @@ def assert_unavailable(response):
 
 def every_token_endpoint(api, pair):
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {pair['access_token']}"}
-    yield api.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
-                   format="json")
-    yield api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
-                   format="json")
-    yield api.post("/api/auth/logout/", {"refresh_token": pair["refresh_token"]}, format="json")
-    yield api.get("/api/auth/me/", **bearer)
-    yield api.get("/api/auth/sessions/", **bearer)
-    yield api.post("/api/auth/logout-all/", **bearer)
+    yield api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json")
+    yield api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
+    yield api.post(LOGOUT, {"refresh_token": pair["refresh_token"]}, format="json")
+    yield api.get(ME, **bearer)
+    yield api.get(SESSIONS, **bearer)
+    yield api.post(LOGOUT_ALL, **bearer)
 
 
 def test_redis_down_answers_503_and_nothing_is_lost(api, user, login):
@@ -35,8 +43,7 @@ def test_redis_down_answers_503_and_nothing_is_lost(api, user, login):
         for response in every_token_endpoint(api, pair):
             assert_unavailable(response)
     # Redis is back: the session issued before the outage still refreshes.
-    response = api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
-                        format="json")
+    response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
     assert response.status_code == 200
 
 
@@ -46,10 +53,9 @@ def test_hung_redis_answers_503_within_the_socket_timeout(api, user, login):
     try:
         hung.process.send_signal(signal.SIGSTOP)  # accepts connections, never answers
         with override_settings(CACHES=caches_at(hung.url)):
-            assert_unavailable(api.post("/api/auth/token/refresh/",
+            assert_unavailable(api.post(REFRESH,
                                         {"refresh_token": pair["refresh_token"]}, format="json"))
-            assert_unavailable(api.get("/api/auth/me/",
-                                       HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"))
+            assert_unavailable(api.get(ME, HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"))
     finally:
         hung.process.send_signal(signal.SIGCONT)
         hung.stop()
@@ -58,7 +64,6 @@ def test_hung_redis_answers_503_within_the_socket_timeout(api, user, login):
 def test_outage_is_logged_without_tokens(api, user, login, caplog):
     pair = login(user)
     with override_settings(CACHES=unreachable_caches()):
-        api.post("/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
-                 format="json")
+        api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
     assert "Token store unavailable" in caplog.text
     assert pair["refresh_token"].split(".")[2] not in caplog.text

@@ -8,7 +8,13 @@ from django.core.cache import caches
 from django.test import Client, override_settings
 
 from tests.helpers import (
+    LOGOUT,
+    LOGOUT_ALL,
+    OBTAIN,
     PASSWORD,
+    PASSWORD_URL,
+    REFRESH,
+    SESSIONS,
     assert_error,
     index_keys,
     me,
@@ -21,12 +27,11 @@ from tokens import jwt, services, store, users
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/auth/password/"
 NEW = "a much better passphrase 42"
 
 
 def change(api, access, old=PASSWORD, new=NEW):
-    return api.post(URL, {"old_password": old, "new_password": new}, format="json",
+    return api.post(PASSWORD_URL, {"old_password": old, "new_password": new}, format="json",
                     HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
@@ -42,8 +47,7 @@ def test_password_change_keeps_this_session_and_ends_the_others(api, user, login
     assert_error(refresh(api, other["refresh_token"]), 401, "session_revoked")
     assert_error(me(api, other["access_token"]), 401, "session_revoked")
     # The caller goes on, in the same session.
-    sessions = api.get("/api/auth/sessions/",
-                       HTTP_AUTHORIZATION=f"Bearer {new['access_token']}").json()
+    sessions = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {new['access_token']}").json()
     assert len(sessions) == 1 and sessions[0]["current"]
     assert refresh(api, new["refresh_token"]).status_code == 200
     user.refresh_from_db()
@@ -90,12 +94,12 @@ def test_weak_new_password_is_a_400_with_validator_messages(api, user, login, we
 
 
 def test_password_change_needs_a_bearer_token(api):
-    assert_error(api.post(URL, {"old_password": PASSWORD, "new_password": NEW}, format="json"),
-                 401, "not_authenticated")
+    assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
+                          format="json"), 401, "not_authenticated")
 
 
 def test_missing_fields_are_a_400(api, user, login):
-    response = api.post(URL, {}, format="json",
+    response = api.post(PASSWORD_URL, {}, format="json",
                         HTTP_AUTHORIZATION=f"Bearer {login(user)['access_token']}")
     assert_error(response, 400, "invalid")
     assert set(response.json()["errors"]) == {"old_password", "new_password"}
@@ -112,7 +116,7 @@ def test_redis_down_during_change_keeps_the_old_password(api, user, login, setti
 
 def test_password_endpoint_is_in_the_schema(api):
     paths = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
-    assert "post" in paths["/api/auth/password/"]
+    assert "post" in paths[PASSWORD_URL]
 
 
 def test_the_index_outlives_the_restarted_session(api, user, login, redis_conn):
@@ -122,14 +126,14 @@ def test_the_index_outlives_the_restarted_session(api, user, login, redis_conn):
     new = change(api, pair["access_token"]).json()
     session = session_keys(redis_conn)[0]
     assert redis_conn.ttl(index) >= redis_conn.ttl(session) - 1
-    api.post("/api/auth/logout-all/", HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
+    api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
     assert_error(refresh(api, new["refresh_token"]), 401, "session_revoked")
 
 
 def test_change_on_an_ended_session_changes_nothing(api, user, login, settings):
     settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # let the ended session's token in
     ended, other = login(user), login(user)
-    api.post("/api/auth/logout/", {"refresh_token": ended["refresh_token"]}, format="json")
+    api.post(LOGOUT, {"refresh_token": ended["refresh_token"]}, format="json")
     assert_error(change(api, ended["access_token"]), 401, "session_revoked")
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
@@ -163,8 +167,7 @@ def test_a_work_factor_upgrade_on_login_ends_no_session(rehashed_user, login, ap
         for pair in (first, second, third):
             assert me(api, pair["access_token"]).status_code == 200
             assert refresh(api, pair["refresh_token"]).status_code == 200
-        sessions = api.get("/api/auth/sessions/",
-                           HTTP_AUTHORIZATION=f"Bearer {third['access_token']}").json()
+        sessions = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {third['access_token']}").json()
         assert len(sessions) == 3
 
 
@@ -261,11 +264,10 @@ def race_change_and_refresh(pair: dict, old: str, new: str) -> tuple:
     own thread and client; returns both responses."""
     requests = {
         "change": lambda client: client.post(
-            URL, {"old_password": old, "new_password": new}, content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
+            PASSWORD_URL, {"old_password": old, "new_password": new},
+            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
         "refresh": lambda client: client.post(
-            "/api/auth/token/refresh/", {"refresh_token": pair["refresh_token"]},
-            content_type="application/json"),
+            REFRESH, {"refresh_token": pair["refresh_token"]}, content_type="application/json"),
     }
     changed, refreshed = run_together(lambda request: request(Client()), requests.values())
     return changed, refreshed
@@ -278,8 +280,7 @@ def test_a_password_change_racing_a_refresh_leaves_one_consistent_session(api, u
     for round_ in range(6):
         services.revoke_all_sessions(user_id=user.pk)
         pair = login(user) if round_ == 0 else api.post(
-            "/api/auth/token/", {"username": user.username, "password": password},
-            format="json").json()
+            OBTAIN, {"username": user.username, "password": password}, format="json").json()
         new_password = f"{NEW} {round_}"
         changed, refreshed = race_change_and_refresh(pair, password, new_password)
         assert changed.status_code in (200, 401), changed.content

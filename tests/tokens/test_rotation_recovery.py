@@ -11,8 +11,13 @@ import pytest
 import time_machine
 
 from tests.helpers import (
+    LOGOUT,
+    ME,
+    OBTAIN,
     PASSWORD,
+    PASSWORD_URL,
     REFRESH,
+    SESSIONS,
     assert_error,
     claims_of,
     index_members,
@@ -210,7 +215,6 @@ def test_a_parent_claim_of_the_wrong_type_is_invalid(api, user, login):
 
 # --- The other writes a retry can meet: logout, ending a session, a password change ---
 
-PASSWORD_URL = "/api/auth/password/"
 NEW = "a much better passphrase 42"
 
 
@@ -223,8 +227,7 @@ def change(api, access: str, key: str | None = None, old: str = PASSWORD, new: s
 def test_a_logout_retried_after_a_lost_reply_answers_as_the_first(api, user, login, redis_conn):
     pair, other = login(user), login(user)
     for _ in range(2):
-        response = api.post("/api/auth/logout/", {"refresh_token": pair["refresh_token"]},
-                            format="json")
+        response = api.post(LOGOUT, {"refresh_token": pair["refresh_token"]}, format="json")
         assert response.status_code == 204
     assert len(index_members(redis_conn)) == 1
     assert rotate(api, other["refresh_token"]).status_code == 200
@@ -233,10 +236,10 @@ def test_a_logout_retried_after_a_lost_reply_answers_as_the_first(api, user, log
 def test_ending_a_session_again_answers_as_the_first_request_did(api, user, login, redis_conn):
     current, other = login(user), login(user)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {current['access_token']}"}
-    other_id = next(s["id"] for s in api.get("/api/auth/sessions/", **auth).json()
+    other_id = next(s["id"] for s in api.get(SESSIONS, **auth).json()
                     if not s["current"])
     for _ in range(2):
-        assert api.delete(f"/api/auth/sessions/{other_id}/", **auth).status_code == 204
+        assert api.delete(f"{SESSIONS}{other_id}/", **auth).status_code == 204
     assert len(index_members(redis_conn)) == 1
     assert rotate(api, current["refresh_token"]).status_code == 200
 
@@ -261,7 +264,7 @@ def test_only_the_key_of_the_change_reopens_it(api, user, login):
     assert change(api, pair["access_token"], str(uuid.uuid4())).status_code == 200
     for key in (None, str(uuid.uuid4())):
         assert_error(change(api, pair["access_token"], key), 401, "session_revoked")
-        assert_error(api.get("/api/auth/me/", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
+        assert_error(api.get(ME, HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}"),
                      401, "session_revoked")
 
 
@@ -316,8 +319,7 @@ def test_a_change_retried_across_a_rehash_gets_the_same_pair(api, user, login):
     with override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2Before", md5]):
         first = change(api, pair["access_token"], key).json()
     with override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2After", md5]):
-        relogin = api.post("/api/auth/token/", {"username": "alice", "password": NEW},
-                           format="json")
+        relogin = api.post(OBTAIN, {"username": "alice", "password": NEW}, format="json")
         assert relogin.status_code == 200  # and Django re-hashed the new password
         user.refresh_from_db()
         assert "$2000$" in user.password

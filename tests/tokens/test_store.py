@@ -8,6 +8,8 @@ from django.test import Client, override_settings
 
 from tests.helpers import (
     PASSWORD,
+    REFRESH,
+    SESSIONS,
     caches_at,
     index_keys,
     index_members,
@@ -18,7 +20,6 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.django_db
 
-REFRESH = "/api/auth/token/refresh/"
 
 
 def stored_values(redis_conn) -> list[bytes]:
@@ -85,8 +86,7 @@ def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, red
     for key in session_keys(redis_conn):
         redis_conn.delete(key)  # as if both had expired in Redis
     fresh = login(user)
-    sessions = api.get("/api/auth/sessions/",
-                       HTTP_AUTHORIZATION=f"Bearer {fresh['access_token']}").json()
+    sessions = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {fresh['access_token']}").json()
     assert len(sessions) == 1
     assert redis_conn.scard(index_key) == 1
 

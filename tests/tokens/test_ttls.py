@@ -11,6 +11,7 @@ from tests.helpers import (
     LOGOUT_ALL,
     OBTAIN,
     PASSWORD,
+    PASSWORD_URL,
     SESSIONS,
     redis_keys,
     refresh,
@@ -132,7 +133,7 @@ def test_every_key_has_a_ttl_no_longer_than_what_it_protects_after_every_operati
     check_every_key(redis_conn)
     moving_clock.at(days=12)
     second = refresh(api, second["refresh_token"]).json()
-    response = api.post("/api/auth/password/", {"old_password": PASSWORD, "new_password": NEW},
+    response = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
                         format="json", **bearer(second))
     assert response.status_code == 200
     check_every_key(redis_conn)
@@ -153,7 +154,7 @@ def test_no_session_outlives_its_absolute_lifetime(api, user, login, redis_conn,
             assert redis_conn.pttl(key) <= absolute_ms - clock.now_ms() + SLACK_MS, days
     moving_clock.at(limit - 0.0005)
     # A password change near the limit starts a new generation, not a new lifetime.
-    response = api.post("/api/auth/password/", {"old_password": PASSWORD, "new_password": NEW},
+    response = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
                         format="json", **bearer(pair))
     assert response.status_code == 200
     for key in check_every_key(redis_conn, index_fits=True):
