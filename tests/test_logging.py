@@ -10,14 +10,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    REFRESH,
-    SESSIONS,
-    unreachable_caches,
+    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, unreachable_caches,
 )
 from tokens.conf import token_settings
 

@@ -18,15 +18,7 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT,
-    LOGOUT_ALL,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    REFRESH,
-    SESSIONS,
-    claims_of,
+    LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, claims_of,
     session_keys,
 )
 from tests.servers import RedisServer, free_port

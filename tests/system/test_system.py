@@ -8,14 +8,7 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    SESSIONS,
-    claims_of,
-    session_record,
+    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of, session_record,
 )
 from tests.system.conftest import NEW_PASSWORD, every_store_endpoint, session_count, wait_for
 

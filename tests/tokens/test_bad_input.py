@@ -9,16 +9,7 @@ from django.test import RequestFactory
 from django.urls import get_resolver
 
 from tests.helpers import (
-    LOGOUT,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    REFRESH,
-    assert_error,
-    claims_of,
-    me,
-    refresh,
+    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, assert_error, claims_of, me, refresh,
 )
 from tests.tokens.test_attacks import ours
 

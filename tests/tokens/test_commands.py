@@ -13,12 +13,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from tests.helpers import (
-    SESSIONS,
-    assert_error,
-    redis_keys,
-    refresh,
-    session_keys,
-    unreachable_caches,
+    SESSIONS, assert_error, redis_keys, refresh, session_keys, unreachable_caches,
 )
 from tokens.users import password_fingerprint
 

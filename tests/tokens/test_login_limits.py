@@ -10,13 +10,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    assert_error,
-    redis_keys,
-    refresh,
-    run_together,
+    OBTAIN, PASSWORD, PASSWORD_URL, assert_error, redis_keys, refresh, run_together,
     unreachable_caches,
 )
 from tokens.clients import DEVICE_COOKIE

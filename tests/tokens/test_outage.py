@@ -6,15 +6,7 @@ import pytest
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT,
-    LOGOUT_ALL,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    REFRESH,
-    SESSIONS,
-    caches_at,
-    unreachable_caches,
+    LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, REFRESH, SESSIONS, caches_at, unreachable_caches,
 )
 from tests.servers import RedisServer
 

@@ -8,20 +8,8 @@ from django.core.cache import caches
 from django.test import Client, override_settings
 
 from tests.helpers import (
-    LOGOUT,
-    LOGOUT_ALL,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    REFRESH,
-    SESSIONS,
-    assert_error,
-    index_keys,
-    me,
-    refresh,
-    run_together,
-    session_keys,
-    unreachable_caches,
+    LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, assert_error, index_keys,
+    me, refresh, run_together, session_keys, unreachable_caches,
 )
 from tokens import jwt, services, store, users
 

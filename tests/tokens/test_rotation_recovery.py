@@ -11,18 +11,8 @@ import pytest
 import time_machine
 
 from tests.helpers import (
-    LOGOUT,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    REFRESH,
-    SESSIONS,
-    assert_error,
-    claims_of,
-    index_members,
-    session_keys,
-    stored_hash,
+    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, assert_error, claims_of,
+    index_members, session_keys, stored_hash,
 )
 from tokens.conf import token_settings
 

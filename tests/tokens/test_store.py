@@ -7,14 +7,7 @@ import pytest
 from django.test import Client, override_settings
 
 from tests.helpers import (
-    PASSWORD,
-    REFRESH,
-    SESSIONS,
-    caches_at,
-    index_keys,
-    index_members,
-    redis_keys,
-    run_together,
+    PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys, run_together,
     session_keys,
 )
 

@@ -7,15 +7,7 @@ import pytest
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT,
-    LOGOUT_ALL,
-    OBTAIN,
-    PASSWORD,
-    PASSWORD_URL,
-    SESSIONS,
-    redis_keys,
-    refresh,
-    session_keys,
+    LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, redis_keys, refresh, session_keys,
 )
 from tokens import clock, jwt
 from tokens.conf import parse_rate, token_settings

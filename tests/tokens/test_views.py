@@ -11,16 +11,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT,
-    LOGOUT_ALL,
-    ME,
-    OBTAIN,
-    PASSWORD,
-    REFRESH,
-    SESSIONS,
-    assert_error,
-    me,
-    refresh,
+    LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, REFRESH, SESSIONS, assert_error, me, refresh,
 )
 from tokens import jwt
 
