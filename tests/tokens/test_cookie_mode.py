@@ -1,12 +1,11 @@
 """Cookie mode for browsers: the refresh token in an HttpOnly, SameSite=Strict cookie scoped to
 /api/auth/cookie/, the CSRF header those endpoints require, and CORS for allowed origins."""
 
-import jwt as pyjwt
 import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.helpers import PASSWORD, assert_error
+from tests.helpers import PASSWORD, assert_error, claims_of, session_keys, session_record
 from tokens.cookies import COOKIE, COOKIE_PATH
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +29,7 @@ def log_in(browser, **extra):
 
 
 def jti(token: str) -> str:
-    return pyjwt.decode(token, options={"verify_signature": False})["jti"]
-
-
-def session_keys(redis_conn) -> list:
-    return [k for k in redis_conn.scan_iter(count=1000) if b":s:" in k]
+    return claims_of(token)["jti"]
 
 
 def test_login_sets_the_refresh_cookie_and_keeps_it_out_of_the_body(browser, user):
@@ -60,8 +55,8 @@ def test_refresh_replaces_the_cookie_and_the_old_token_is_spent(browser, user, r
     assert response.status_code == 200 and "refresh_token" not in response.json()
     second = response.cookies[COOKIE].value
     assert second != first
-    record = redis_conn.hgetall(session_keys(redis_conn)[0])
-    assert (record[b"cur"].decode(), record[b"prev"].decode()) == (jti(second), jti(first))
+    record = session_record(redis_conn, second)
+    assert (record["cur"], record["prev"]) == (jti(second), jti(first))
     assert browser.post(REFRESH, **APP).status_code == 200  # with the new cookie
 
 
@@ -149,8 +144,7 @@ def test_a_cookie_request_not_from_the_app_is_refused_and_changes_nothing(
     response = browser.post(endpoint, **headers)
     assert_error(response, 403, "csrf_failed")
     assert COOKIE not in response.cookies  # the cookie is kept
-    record = redis_conn.hgetall(session_keys(redis_conn)[0])
-    assert record[b"cur"].decode() == jti(current)  # not rotated, not ended
+    assert session_record(redis_conn, current)["cur"] == jti(current)  # not rotated, not ended
     assert browser.post(REFRESH, **APP).status_code == 200
 
 
