@@ -5,11 +5,18 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key-that-is-long-enough-0123456789")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import CACHES, LOGGING  # noqa: E402
+from config.settings import CACHES, LOGGING, STORAGES  # noqa: E402
 
 # Fast hashing: the token logic is under test, not PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+# Pages render without a `collectstatic` run: the manifest storage would refuse every static
+# file it has no hashed name for, and WhiteNoise would warn that STATIC_ROOT is missing.
+# tests/system/test_serving.py runs the production storage.
+STORAGES = {**STORAGES, "staticfiles": {
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_AUTOREFRESH = True
 
 # Never a developer's Redis: the `redis_server` fixture points this at the Redis the
 # tests start. Port 1 refuses connections if anything ran before that fixture.

@@ -14,10 +14,15 @@ from datetime import timedelta
 
 from config.settings import *  # noqa: F403
 from config.settings import CACHES as PROJECT_CACHES
+from config.settings import STORAGES as PROJECT_STORAGES
 
 if os.environ.get("TOKENS_TEST_HASHER") != "django":  # "django": Django's own, PBKDF2
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = PROJECT_CACHES
+# No `collectstatic` for these servers: the plain storage renders pages (the docs page) without
+# one. test_serving.py runs config.settings itself, with the production storage.
+STORAGES = {**PROJECT_STORAGES, "staticfiles": {
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}
 
 if os.environ.get("TOKENS_LOGIN_LIMITS") == "off":
