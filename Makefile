@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run test bench bench-outage install redis-server wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test bench bench-outage install redis-server wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -58,6 +58,21 @@ migrate: install
 
 run: install redis migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# As in production, on loopback: DEBUG off, static files collected (hashed, gzipped) and
+# served by WhiteNoise, gunicorn with config/gunicorn.conf.py (GUNICORN_BIND, GUNICORN_WORKERS).
+# Without DJANGO_SECRET_KEY, a random key is generated once into var/secret-key (git-ignored).
+SECRET_KEY_FILE := var/secret-key
+
+serve: install redis migrate
+	@if [ -z "$$DJANGO_SECRET_KEY" ] && [ ! -s $(SECRET_KEY_FILE) ]; then \
+	  mkdir -p var && (umask 077 && $(BIN)/python -c \
+	    'import secrets; print(secrets.token_urlsafe(50))' > $(SECRET_KEY_FILE)) && \
+	  echo "Generated a secret key for this machine in $(SECRET_KEY_FILE) (DJANGO_SECRET_KEY overrides it)"; \
+	fi
+	@export DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}" && \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0 && \
+	exec $(BIN)/python -m gunicorn -c config/gunicorn.conf.py
 
 superuser: install migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser

@@ -1,0 +1,37 @@
+"""gunicorn settings for production and `make serve`: `gunicorn -c config/gunicorn.conf.py`.
+
+Deploy-specific values come from the environment (see README, "Production").
+"""
+
+import os
+
+from gunicorn.glogging import Logger
+
+wsgi_app = "config.wsgi:application"
+
+# Loopback unless told: a reverse proxy (TLS, buffering of slow clients) belongs in front.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1) + 1)))
+# A request waits at most about a second on a hung Redis (REDIS_TIMEOUT), so 30 s only
+# catches a worker that is truly stuck. On SIGTERM, requests in flight get 20 s to finish.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+
+accesslog = "-"
+# The path only: a query string can carry a token, and no header is logged (Authorization,
+# Cookie, Idempotency-Key, Referer). Not %(r)s, which is the raw request line with its query.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with the percent-decoded path escaped: a request for `/%1b[2J`
+    must not reach an operator's terminal as a control sequence."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = atoms["U"].encode("unicode_escape").decode("ascii")
+        return atoms
+
+
+logger_class = AccessLogger
