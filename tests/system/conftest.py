@@ -80,8 +80,10 @@ class Project:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(),
                        check=True, capture_output=True, timeout=120)
 
-    def start_api(self, *, workers: int = 2, **env) -> "ApiServer":
-        server = ApiServer.start(self.env(**env), self.directory, workers=workers)
+    def start_api(self, *, workers: int = 2, config_file: Path | None = None, **env
+                  ) -> "ApiServer":
+        server = ApiServer.start(self.env(**env), self.directory, workers=workers,
+                                 config_file=config_file)
         self.servers.append(server)
         return server
 
@@ -94,7 +96,9 @@ class Project:
 
 @dataclass
 class ApiServer:
-    """gunicorn with sync workers (2 unless told) on a free loopback port."""
+    """gunicorn with sync workers (2 unless told) on a free loopback port; with `config_file`,
+    that gunicorn config (given the port and workers in its environment), and its access log
+    in `log` too."""
 
     port: int
     process: subprocess.Popen
@@ -105,16 +109,23 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, env: dict, directory: Path, workers: int = 2, attempts: int = 3
-              ) -> "ApiServer":
+    def start(cls, env: dict, directory: Path, workers: int = 2, attempts: int = 3,
+              config_file: Path | None = None) -> "ApiServer":
         for attempt in range(attempts):
             port = free_port()
             log = directory / f"gunicorn-{port}.log"
+            if config_file:
+                command = ["-c", str(config_file)]
+                env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}",
+                       "GUNICORN_WORKERS": str(workers)}
+            else:
+                command = ["config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                           "--workers", str(workers), "--timeout", "30",
+                           "--graceful-timeout", "5"]
+            output = log.open("w")
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-                 f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "30",
-                 "--graceful-timeout", "5"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+                [sys.executable, "-m", "gunicorn", *command], cwd=ROOT, env=env,
+                stdout=output if config_file else subprocess.DEVNULL, stderr=output,
             )
             server = cls(port, process, log)
             try:
