@@ -12,7 +12,7 @@ wsgi_app = "config.wsgi:application"
 # Loopback unless told: a reverse proxy (TLS, buffering of slow clients) belongs in front.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1) + 1)))
-# A request waits at most about a second on a hung Redis (REDIS_TIMEOUT), so 30 s only
+# A hung Redis fails a request within about two seconds (bench/outage.md), so 30 s only
 # catches a worker that is truly stuck. On SIGTERM, requests in flight get 20 s to finish.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
