@@ -34,6 +34,13 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-local-development-key-never-use-in-production-0123456789"
 
+# Retired keys that still verify (comma-separated): how SECRET_KEY is rotated without
+# logging anyone out (README, "Rotating keys").
+SECRET_KEY_FALLBACKS = [
+    key.strip() for key in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",")
+    if key.strip()
+]
+
 ALLOWED_HOSTS = [
     host.strip()
     for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")

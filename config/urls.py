@@ -3,12 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from config.views import SwaggerView
+from tokens.views import JWKSView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/", include("tokens.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
+    path(".well-known/jwks.json", JWKSView.as_view(), name="well-known-jwks"),
 ]
 
 handler400 = "config.views.bad_request"

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Iterable
 
 import jwt as pyjwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.conf import settings
 from django.db import connection
 
@@ -124,3 +126,22 @@ def run_together(call: Callable, args: Iterable, *, timeout: float = 30) -> list
         raise errors[0]
     assert all(result is not unfinished for result in results), "a racing call did not finish"
     return results
+
+
+def rsa_pems() -> tuple[bytes, bytes]:
+    """A new RSA key pair: (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _pems(key)
+
+
+def ed25519_pems() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair: (private PEM, public PEM)."""
+    return _pems(ed25519.Ed25519PrivateKey.generate())
+
+
+def _pems(key) -> tuple[bytes, bytes]:
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public

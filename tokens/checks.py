@@ -195,3 +195,38 @@ def check_token_serializer(app_configs=None, **kwargs) -> list[Warning]:
         "can write to Redis could run code in the API.",
         hint="Set CACHES[alias]['OPTIONS']['SERIALIZER'] = "
              "'django_redis.serializers.json.JSONSerializer'.", id="tokens.W005")]
+
+
+# More fallbacks than this and the list has likely outlived its rotations.
+MAX_FALLBACK_KEYS = 3
+
+
+@register(Tags.security)
+def check_signing_keys(app_configs=None, **kwargs) -> list[Warning]:
+    """Fallback keys: none equal to the current key or to each other, and not too many."""
+    if check_token_settings():
+        return []  # reported as errors already
+    from tokens.keys import keyset
+
+    keys = keyset()
+    secrets_ = list(keys.fingerprint_secrets)
+    duplicated = len(set(secrets_)) < len(secrets_)
+    if keys.algorithm in ASYMMETRIC_ALGORITHMS:
+        fallbacks = len(token_settings.VERIFYING_KEY_FALLBACKS)
+        duplicated = duplicated or len(keys.verifying_keys) < 1 + fallbacks
+    else:
+        fallbacks = len(keys.verifying_keys) - 1
+        duplicated = duplicated or len(keys.verifying_keys) < len(secrets_)
+    warnings = []
+    if duplicated:
+        warnings.append(Warning(
+            "A fallback signing key is the current key, or listed twice.",
+            hint="Remove the duplicate from SECRET_KEY_FALLBACKS (or TOKENS' *_FALLBACKS).",
+            id="tokens.W006"))
+    if fallbacks > MAX_FALLBACK_KEYS:
+        warnings.append(Warning(
+            f"{fallbacks} fallback signing keys: each still verifies tokens.",
+            hint="Remove those retired longer ago than REFRESH_TOKEN_LIFETIME; "
+                 "`manage.py signing_keys` shows which still stamp live sessions.",
+            id="tokens.W007"))
+    return warnings

@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
     "SIGNING_KEY": None,  # None: derived from SECRET_KEY (HMAC algorithms only)
     "VERIFYING_KEY": None,  # the public key (PEM), for RS* and EdDSA
+    # Retired keys that still verify (see tokens.keys): HMAC keys, when SIGNING_KEY is given
+    # (keys derived from SECRET_KEY follow SECRET_KEY_FALLBACKS instead), and public keys.
+    "SIGNING_KEY_FALLBACKS": (),
+    "VERIFYING_KEY_FALLBACKS": (),
     "ALGORITHM": "HS256",
     "ISSUER": "django-token-service",
     "AUDIENCE": "django-token-service-api",
@@ -94,12 +98,13 @@ def _key_bytes(value: str | bytes | None, derive: bool) -> bytes:
     if value is None:
         if not derive:
             return b""
-        return _derived_key(settings.SECRET_KEY)
+        return derived_key(settings.SECRET_KEY)
     return value.encode() if isinstance(value, str) else value
 
 
-@functools.lru_cache(maxsize=4)
-def _derived_key(secret_key: str) -> bytes:
+@functools.lru_cache(maxsize=8)
+def derived_key(secret_key: str) -> bytes:
+    """The HMAC signing key derived from a SECRET_KEY (or one of its fallbacks)."""
     # A key of its own (64 bytes, enough for HS512), so it is not SECRET_KEY itself.
     # Cached by SECRET_KEY: read on every request, and a change of key is a new entry.
     return salted_hmac("tokens.signing-key", "", secret=secret_key, algorithm="sha512").digest()

@@ -1,11 +1,16 @@
 """Encoding and decoding of access and refresh JWTs: the only caller of PyJWT."""
 
+import logging
+import time
 from dataclasses import dataclass
 
 import jwt
 
-from tokens.conf import token_settings
+from tokens.conf import ASYMMETRIC_ALGORITHMS, token_settings
 from tokens.exceptions import TokenExpired, TokenInvalid
+from tokens.keys import KeySet, keyset
+
+logger = logging.getLogger(__name__)
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -43,19 +48,22 @@ def encode(claims: Claims) -> str:
     }
     if claims.typ == REFRESH:
         payload["par"] = claims.par
-    return jwt.encode(payload, token_settings.SIGNING_KEY, algorithm=token_settings.ALGORITHM)
+    keys = keyset()
+    return jwt.encode(payload, keys.signing_key, algorithm=keys.algorithm,
+                      headers={"kid": keys.current_kid})
 
 
 def decode(token: str, *, typ: str) -> Claims:
     """Verify `token` as a token of type `typ`; raise TokenExpired or TokenInvalid."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid()
+    keys = keyset()
     try:
         payload = jwt.decode(
             token,
-            token_settings.verifying_key,
+            _verifying_key(token, keys),
             # Pinned: the algorithm is never taken from the token's header.
-            algorithms=[token_settings.ALGORITHM],
+            algorithms=[keys.algorithm],
             audience=token_settings.AUDIENCE,
             issuer=token_settings.ISSUER,
             options={"require": REQUIRED_CLAIMS, "strict_aud": True},
@@ -68,6 +76,42 @@ def decode(token: str, *, typ: str) -> Claims:
     if claims.typ != typ:
         raise TokenInvalid(f"Token is not a {typ} token.")
     return claims
+
+
+def _verifying_key(token: str, keys: KeySet) -> bytes:
+    """The key the token's `kid` names, among the current key and its fallbacks; a token
+    without one (signed before key ids existed) is checked with the current key."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        raise TokenInvalid() from None
+    if kid is None:
+        return keys.signing_key if keys.algorithm not in ASYMMETRIC_ALGORITHMS else next(
+            iter(keys.verifying_keys.values()))
+    if not isinstance(kid, str) or kid not in keys.verifying_keys:
+        _report_unknown_kid(kid)
+        raise TokenInvalid()
+    return keys.verifying_keys[kid]
+
+
+# An unknown key id is how a misconfiguration shows (API processes signing with different
+# keys log users out): said once per id and hour, not once per request.
+_REPORTED: dict[str, float] = {}
+REPORT_EVERY_SECONDS = 3600
+
+
+def _report_unknown_kid(kid: object) -> None:
+    name = kid if isinstance(kid, str) and len(kid) <= 64 and kid.isprintable() else "(malformed)"
+    now = time.monotonic()
+    if now - _REPORTED.get(name, -REPORT_EVERY_SECONDS) < REPORT_EVERY_SECONDS:
+        return
+    if len(_REPORTED) > 1000:
+        _REPORTED.clear()
+    _REPORTED[name] = now
+    logger.warning(
+        "Token signed with an unknown key (kid=%r): refused. If users are being logged out, "
+        "check that every API process has the same SECRET_KEY (or TOKENS signing key) and "
+        "that retired keys are listed as fallbacks.", name)
 
 
 def _claims(payload: dict) -> Claims:

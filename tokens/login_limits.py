@@ -27,6 +27,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.core import signing
 from django.utils.crypto import salted_hmac
 
@@ -122,10 +123,14 @@ def _trusted_device(cookie: str | None, username: object) -> str | None:
     exactly (as the database looks it up: trimmed and NFKC, case kept), else None. Exactly,
     so that the owner of "Alice" gains nothing against "alice"."""
     found = _read_device(cookie)
-    account = _account_digest(unicodedata.normalize("NFKC", str(username)).strip())
-    if found is None or account not in found[1]:
+    name = unicodedata.normalize("NFKC", str(username)).strip()
+    if found is None:
         return None
-    return f"{found[0]}:{account}"
+    # Under SECRET_KEY or a fallback: a key rotation leaves known devices known.
+    account = next((a for a in _account_digests(name) if a in found[1]), None)
+    if account is None:
+        return None
+    return f"{found[0]}:{_account_digest(name)}"
 
 
 def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
@@ -155,3 +160,9 @@ def _account_digest(username: str) -> str:
     # Keyed, not the username: the cookie is signed, not encrypted, and a plain hash could be
     # matched against likely usernames.
     return salted_hmac("tokens.login_limits.account", username).hexdigest()[:20]
+
+
+def _account_digests(username: str) -> list[str]:
+    secrets_ = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
+    return [salted_hmac("tokens.login_limits.account", username, secret=secret).hexdigest()[:20]
+            for secret in secrets_]

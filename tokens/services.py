@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from tokens import clock, jwt, login_limits, store, users
+from tokens.keys import keyset
 from tokens.conf import token_settings
 from tokens.exceptions import (
     InvalidCredentials,
@@ -116,6 +117,7 @@ def rotate_refresh(
         jti=claims.jti,
         generation=claims.gen,
         fingerprint=users.fingerprint(password),
+        older_fingerprints=users.older_fingerprints(password),
         new_jti=_new_id(),
         now_ms=clock.now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
@@ -151,7 +153,8 @@ def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: st
     """The same password is about to be stored under a new hash (Django's re-hash on login):
     the user's sessions accept the new hash as they did the old; raises StoreUnavailable."""
     store.add_fingerprint(user_id=str(user_id), old=users.fingerprint(old_hash),
-                          new=users.fingerprint(new_hash))
+                          new=users.fingerprint(new_hash),
+                          older_fingerprints=users.older_fingerprints(old_hash))
 
 
 def revoke_all_sessions(*, user_id: object) -> int:
@@ -225,6 +228,34 @@ def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> st
     )
 
 
+@dataclass(frozen=True)
+class KeyUsage:
+    """The keys in force, and how many stored sessions each fingerprint key still stamps."""
+
+    algorithm: str
+    current_kid: str
+    fallback_kids: tuple[str, ...]
+    stamped: tuple[int, ...]  # sessions per fingerprint key: current first, then fallbacks
+    unknown: int  # sessions no key recognises (dead: purge_tokens removes them)
+
+
+def key_usage(*, batch_size: int = 1000) -> KeyUsage:
+    """Which keys sign and verify, and whether a fallback still matters to any session."""
+    keys = keyset()
+    counts = [0] * len(keys.fingerprint_secrets)
+    unknown = 0
+    sessions = list(store.session_fingerprints(batch_size=batch_size))
+    known = users.current_fingerprints({uid for uid, _, _ in sessions})
+    for uid, fp, fpx in sessions:
+        matches = [i for i, x in enumerate(known.get(uid, ())) if x == fp or x in fpx]
+        if matches:
+            counts[matches[0]] += 1
+        else:
+            unknown += 1
+    fallbacks = tuple(kid for kid in keys.verifying_keys if kid != keys.current_kid)
+    return KeyUsage(keys.algorithm, keys.current_kid, fallbacks, tuple(counts), unknown)
+
+
 def purge_all(*, batch_size: int) -> int:
     """Emergency: end every session of every user."""
     return store.purge_all(batch_size=batch_size)
@@ -244,6 +275,7 @@ def authenticate_access(
         session_id=claims.sid,
         generation=claims.gen,
         fingerprint=users.password_fingerprint(user),
+        older_fingerprints=users.older_fingerprints(user.password),
     ) and not (change_retry_key and store.is_change_retry(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen,
         idempotency_key=_key_hash(change_retry_key),
@@ -254,7 +286,8 @@ def authenticate_access(
 
 def list_sessions(*, user: AbstractBaseUser) -> list[store.Session]:
     """The user's live sessions, newest first."""
-    return store.list_sessions(user_id=str(user.pk), fingerprint=users.password_fingerprint(user))
+    return store.list_sessions(user_id=str(user.pk), fingerprint=users.password_fingerprint(user),
+                               older_fingerprints=users.older_fingerprints(user.password))
 
 
 def end_session(*, user: AbstractBaseUser, session_id: str) -> bool:

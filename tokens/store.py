@@ -39,9 +39,18 @@ KeyFunc = Callable[[str], str]
 
 # Shared by the scripts below: whether a session accepts password fingerprint `x`, its own
 # (`fp`) or one of a re-hash of the same password (`fpx`, space-separated; see _REHASH).
+# `accepts_any` also takes fingerprints under fallback keys (space-separated; see
+# tokens.keys): a session stamped under a key being rotated out is still recognised.
 _ACCEPTS = b"""
 local function accepts(fp, fpx, x)
   return fp == x or string.find(' ' .. (fpx or '') .. ' ', ' ' .. x .. ' ', 1, true) ~= nil
+end
+local function accepts_any(fp, fpx, current, older)
+  if accepts(fp, fpx, current) then return true end
+  for x in string.gmatch(older or '', '%S+') do
+    if accepts(fp, fpx, x) then return true end
+  end
+  return false
 end
 """
 
@@ -97,18 +106,19 @@ return 1
 #   adopted as current and rotated from. Only this service signs a parent claim.
 # KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none), retry
-# window ms, session key prefix.
+# window ms, session key prefix, fingerprints under fallback keys (space-separated).
 _ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
                      'ik')
 if not f[1] then return {'gone'} end
 if f[4] ~= ARGV[3] then return {'stale'} end
-if not accepts(f[5], f[8], ARGV[4]) then
+if not accepts_any(f[5], f[8], ARGV[4], ARGV[14]) then
   unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
   return {'gone'}
 end
 if f[5] ~= ARGV[4] then
-  -- A re-hash of the password is saved now: its fingerprint becomes the session's own.
+  -- A re-hash of the password is saved now, or the key has been rotated: the current
+  -- fingerprint becomes the session's own (re-stamped).
   redis.call('HSET', KEYS[1], 'fp', ARGV[4])
   redis.call('HDEL', KEYS[1], 'fpx')
 end
@@ -190,13 +200,20 @@ return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 # so no request ever sees a hash that its session does not know. Additive: two re-hashes
 # racing from one hash both add theirs (the database keeps one of them), and a rolling
 # deploy whose workers re-hash back and forth keeps each step. KEYS: the user's sessions.
-# ARGV: old fingerprint, new fingerprint, how many extra fingerprints a session keeps.
+# ARGV: old fingerprint, new fingerprint, how many extra fingerprints a session keeps, the
+# old hash's fingerprints under fallback keys (space-separated).
 _REHASH = Script(None, b"""
 local n = 0
+local older = ' ' .. ARGV[4] .. ' '
 for i = 1, #KEYS do
   local f = redis.call('HMGET', KEYS[i], 'fp', 'fpx')
   local extra = {}
   for x in string.gmatch(f[2] or '', '%S+') do extra[#extra + 1] = x end
+  if f[1] and f[1] ~= ARGV[1] and string.find(older, ' ' .. f[1] .. ' ', 1, true) then
+    -- Stamped under a fallback key: as good as the old hash's current fingerprint.
+    f[1] = ARGV[1]
+    redis.call('HSET', KEYS[i], 'fp', ARGV[1])
+  end
   if f[1] == ARGV[1] then
     extra[#extra + 1] = ARGV[2]
     while #extra > tonumber(ARGV[3]) do table.remove(extra, 1) end
@@ -219,12 +236,12 @@ return n
 # Purge: end a session found dead (its user gone, or born with an older password), only if
 # it still is: its fingerprint is still the stale one read (a password change may have
 # moved it on) and it does not accept the user's current fingerprint (a re-hash may have
-# added it). KEYS: session, index. ARGV: sid, stale fingerprint, current ('' if no user),
-# session key prefix.
+# added it), under the current key or a fallback. KEYS: session, index. ARGV: sid, stale
+# fingerprint, current ('' if no user), session key prefix, under fallback keys.
 _END_IF_DEAD = Script(None, _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'fp', 'fpx')
 if f[1] ~= ARGV[2] then return 0 end
-if ARGV[3] ~= '' and accepts(f[1], f[2], ARGV[3]) then return 0 end
+if ARGV[3] ~= '' and accepts_any(f[1], f[2], ARGV[3], ARGV[5]) then return 0 end
 unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[4])
 return 1
 """)
@@ -341,21 +358,24 @@ def rotate(
     parent: str = "",
     idempotency_key: str = "",
     retry_window_ms: int = 0,
+    older_fingerprints: tuple[str, ...] = (),
 ) -> Rotation:
     """Spend refresh token `jti` (child of `parent`) for `new_jti`, in one atomic step (see
     _ROTATE); `idempotency_key` is the hash of the request's key, recorded with it."""
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
             idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
     with _connection() as (conn, key):
-        args.append(_session_prefix(key, user_id))
+        args += [_session_prefix(key, user_id), " ".join(older_fingerprints)]
         return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
 
 
-def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str) -> bool:
+def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
+              older_fingerprints: tuple[str, ...] = ()) -> bool:
     """Whether the session exists, at this generation, for this password."""
     with _connection() as (conn, key):
         gen, fp, fpx = conn.hmget(_session_key(key, user_id, session_id), "gen", "fp", "fpx")
-    return gen is not None and int(gen) == generation and _accepts(fp, fpx, fingerprint)
+    return (gen is not None and int(gen) == generation
+            and _accepts_any(fp, fpx, (fingerprint, *older_fingerprints)))
 
 
 def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
@@ -402,13 +422,15 @@ def is_change_retry(*, user_id: str, session_id: str, generation: int, idempoten
             and _text(mark) == f"{generation}:{idempotency_key}")
 
 
-def add_fingerprint(*, user_id: str, old: str, new: str) -> int:
-    """Let the sessions born with password fingerprint `old` accept `new` too (a re-hash of
-    the same password); returns how many sessions."""
+def add_fingerprint(*, user_id: str, old: str, new: str,
+                    older_fingerprints: tuple[str, ...] = ()) -> int:
+    """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
+    the same hash under fallback keys) accept `new` too (a re-hash of the same password);
+    returns how many sessions."""
     with _connection() as (conn, key):
         session_ids = map(_text, conn.smembers(_index_key(key, user_id)))
         keys = [_session_key(key, user_id, sid) for sid in session_ids]
-        args = [old, new, REHASHES_KEPT]
+        args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
         return int(_REHASH(keys=keys, args=args, client=conn)) if keys else 0
 
 
@@ -427,7 +449,8 @@ def revoke_all(*, user_id: str) -> int:
         return sum(pipe.execute()[:-1])
 
 
-def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
+def list_sessions(*, user_id: str, fingerprint: str,
+                  older_fingerprints: tuple[str, ...] = ()) -> list[Session]:
     """The user's live sessions, newest first; drops index entries whose session is gone."""
     with _connection() as (conn, key):
         index = _index_key(key, user_id)
@@ -445,7 +468,8 @@ def list_sessions(*, user_id: str, fingerprint: str) -> list[Session]:
         _session(sid, user_id, record)
         for sid, record in records.items()
         # A session from before the last password change is dead (refused on use).
-        if record and _accepts(record[b"fp"], record.get(b"fpx"), fingerprint)
+        if record and _accepts_any(record[b"fp"], record.get(b"fpx"),
+                                   (fingerprint, *older_fingerprints))
     ]
     return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
@@ -528,14 +552,14 @@ class PurgeReport:
 
 def purge(
     *,
-    fingerprints: Callable[[set[str]], dict[str, str]],
+    fingerprints: Callable[[set[str]], dict[str, tuple[str, ...]]],
     batch_size: int,
     dry_run: bool,
     progress: Callable[[PurgeReport], None] = lambda report: None,
 ) -> PurgeReport:
     """Remove what TTLs cannot: sessions of deleted users or older passwords, stale index
     entries, and records that lost their expiry. `fingerprints` maps user ids to the
-    current password fingerprint of the users that still exist."""
+    password fingerprints (current key first) of the users that still exist and are active."""
     report = PurgeReport()
     with _connection() as (conn, key):
         for batch in _scan_batches(conn, key, batch_size):
@@ -545,6 +569,20 @@ def purge(
             _purge_indexes(conn, key, indexes, dry_run, report)
             progress(report)
     return report
+
+
+def session_fingerprints(*, batch_size: int) -> Iterator[tuple[str, str, list[str]]]:
+    """Every stored session's user id, fingerprint and re-hash fingerprints (for reports)."""
+    with _connection() as (conn, key):
+        for batch in _scan_batches(conn, key, batch_size):
+            sessions = [(m["uid"], raw) for raw in batch
+                        if (m := _KEY_SHAPE.search(raw)) and m["sid"]]
+            pipe = conn.pipeline(transaction=False)
+            for _, raw in sessions:
+                pipe.hmget(raw, "fp", "fpx")
+            for (uid, _), (fp, fpx) in zip(sessions, pipe.execute()):
+                if fp is not None:
+                    yield uid, _text(fp), _text(fpx).split()
 
 
 def purge_all(*, batch_size: int) -> int:
@@ -605,9 +643,11 @@ def _purge_sessions(conn, key, sessions, fingerprints, dry_run, report) -> None:
     for (raw, uid, sid), (fp, exp, fpx), ttl in zip(sessions, replies[::2], replies[1::2]):
         if fp is None:
             continue  # expired between SCAN and now
-        if not _accepts(fp, fpx, current.get(uid, "")):
+        known = current.get(uid, ())
+        if not _accepts_any(fp, fpx, known):
             report.dead_sessions += 1
-            args = [sid, _text(fp), current.get(uid, ""), _session_prefix(key, uid)]
+            args = [sid, _text(fp), known[0] if known else "", _session_prefix(key, uid),
+                    " ".join(known[1:])]
             _END_IF_DEAD(keys=[raw, _index_key(key, uid)], args=args, client=pipe)
         elif ttl == -1:
             report.expiries_restored += 1
@@ -642,9 +682,10 @@ def _purge_indexes(conn, key, indexes, dry_run, report) -> None:
         pipe.execute()
 
 
-def _accepts(fp: bytes | None, fpx: bytes | None, fingerprint: str) -> bool:
-    """Whether a session accepts `fingerprint` (see _ACCEPTS)."""
-    return bool(fingerprint) and (fingerprint == _text(fp) or fingerprint in _text(fpx).split())
+def _accepts_any(fp: bytes | None, fpx: bytes | None, fingerprints: tuple[str, ...]) -> bool:
+    """Whether a session accepts any of `fingerprints` (see _ACCEPTS)."""
+    known = {_text(fp), *_text(fpx).split()} - {""}
+    return any(fingerprint in known for fingerprint in fingerprints)
 
 
 def _rotation(reply: list) -> Rotation:

@@ -17,6 +17,7 @@ urlpatterns = [
         name="session-detail",
     ),
     path("me/", views.MeView.as_view(), name="me"),
+    path("jwks/", views.JWKSView.as_view(), name="jwks"),
     # Cookie mode (browsers): the refresh token in an HttpOnly cookie scoped to these paths.
     path("cookie/token/", views.CookieObtainTokenView.as_view(), name="cookie-obtain"),
     path("cookie/refresh/", views.CookieRefreshTokenView.as_view(), name="cookie-refresh"),

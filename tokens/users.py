@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 from django.utils.crypto import salted_hmac
 
-from tokens.conf import token_settings
+from tokens.keys import keyset
 from tokens.exceptions import TokenInvalid, UserInactive
 
 
@@ -19,14 +19,27 @@ def password_fingerprint(user: AbstractBaseUser) -> str:
 
 
 def fingerprint(password_hash: str) -> str:
-    secret = token_settings.SIGNING_KEY
-    return salted_hmac("tokens.password", password_hash, secret=secret).hexdigest()[:16]
+    """The fingerprint of a password hash under the current key."""
+    return _fingerprint(password_hash, keyset().fingerprint_secrets[0])
 
 
-def current_fingerprints(user_ids: set[str]) -> dict[str, str]:
-    """Fingerprints of those users that exist and are active (any other session is dead)."""
+def older_fingerprints(password_hash: str) -> tuple[str, ...]:
+    """Its fingerprints under the fallback keys: sessions stamped under a key being rotated
+    out are still recognised (and re-stamped at their next rotation)."""
+    return tuple(_fingerprint(password_hash, secret)
+                 for secret in keyset().fingerprint_secrets[1:])
+
+
+def current_fingerprints(user_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """Fingerprints (current key first, then fallbacks) of those users that exist and are
+    active (any other session is dead)."""
     users = get_user_model()._default_manager.filter(pk__in=user_ids)
-    return {str(user.pk): password_fingerprint(user) for user in users if user.is_active}
+    return {str(user.pk): (password_fingerprint(user), *older_fingerprints(user.password))
+            for user in users if user.is_active}
+
+
+def _fingerprint(password_hash: str, secret: bytes) -> str:
+    return salted_hmac("tokens.password", password_hash, secret=secret).hexdigest()[:16]
 
 
 def active_user(user_id: str) -> AbstractBaseUser:

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import cookies, services
+from tokens.keys import keyset
 from tokens.clients import (
     IDEMPOTENCY_KEY_PATTERN,
     client_info,
@@ -27,6 +28,9 @@ from tokens.serializers import (
 )
 
 ERROR = OpenApiResponse(ErrorSerializer)
+# Seconds a verifier may cache the key set: a new key is published as a fallback (verify
+# only) for longer than this before it signs anything (README, "Rotating keys").
+JWKS_MAX_AGE = 300
 UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
 CSRF_FAILED = OpenApiResponse(ErrorSerializer, description="csrf_failed: no X-Requested-With "
                               "header, or an Origin that is not allowed.")
@@ -213,6 +217,18 @@ class SessionDetailView(APIView):
     def delete(self, request: Request, session_id: str) -> Response:
         services.end_session(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JWKSView(PublicView):
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A JWK Set (RFC "
+                   "7517): the current and fallback public keys with kid, alg and use; "
+                   "empty with an HMAC algorithm, whose keys are secret.")},
+        summary="The public keys that verify access tokens (JWKS).",
+    )
+    def get(self, request: Request) -> Response:
+        keys = [dict(jwk) for jwk in keyset().public_jwks]
+        return Response({"keys": keys}, headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
 
 
 class MeView(APIView):

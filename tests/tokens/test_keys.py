@@ -1,0 +1,235 @@
+"""Rotating signing keys without logging anyone out: key ids, fallbacks that still verify,
+session fingerprints re-stamped under the new key, and the published JWKS."""
+
+import io
+import logging
+
+import jwt as pyjwt
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from tests.helpers import (
+    LOGOUT, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
+    refresh, rsa_pems, session_record,
+)
+from tokens import jwt as tokens_jwt
+from tokens import users
+from tokens.keys import hmac_kid, keyset
+
+pytestmark = pytest.mark.django_db
+
+A = "secret-key-A-" + "a" * 50
+B = "secret-key-B-" + "b" * 50
+
+
+def header(token: str) -> dict:
+    return pyjwt.get_unverified_header(token)
+
+
+def test_every_token_names_its_key_without_revealing_it(user, login):
+    pair = login(user)
+    for token in (pair["access_token"], pair["refresh_token"]):
+        kid = header(token)["kid"]
+        assert kid == keyset().current_kid == hmac_kid(keyset().signing_key)
+        assert kid not in keyset().signing_key.hex()
+
+
+def test_a_secret_key_rotation_logs_no_one_out(api, user, login, redis_conn):
+    with override_settings(SECRET_KEY=A):
+        pair, idle = login(user), login(user)
+        stamped = session_record(redis_conn, pair["refresh_token"])["fp"]
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        assert me(api, pair["access_token"]).status_code == 200
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {pair['access_token']}"}
+        assert len(api.get(SESSIONS, **auth).json()) == 2
+        new = refresh(api, pair["refresh_token"]).json()
+        assert header(new["refresh_token"])["kid"] == keyset().current_kid  # signed under B
+        record = session_record(redis_conn, new["refresh_token"])
+        assert record["fp"] != stamped and record["fp"] == users.fingerprint(user.password)
+        changed = api.post(PASSWORD_URL, {"old_password": PASSWORD,
+                                          "new_password": "a much better passphrase 42"},
+                           format="json", HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
+        assert changed.status_code == 200
+        assert api.post(LOGOUT, {"refresh_token": changed.json()["refresh_token"]},
+                        format="json").status_code == 204
+    with override_settings(SECRET_KEY=B):  # A retired: what was not refreshed since is dead
+        assert_error(refresh(api, idle["refresh_token"]), 401, "token_invalid")
+
+
+def test_once_the_old_key_is_removed_a_refreshed_session_goes_on(api, user, login):
+    with override_settings(SECRET_KEY=A):
+        pair, idle = login(user), login(user)
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        pair = refresh(api, pair["refresh_token"]).json()
+    with override_settings(SECRET_KEY=B):
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+        assert me(api, pair["access_token"]).status_code == 200
+        assert_error(me(api, idle["access_token"]), 401, "token_invalid")
+
+
+def test_a_new_key_announced_as_a_fallback_first_verifies_before_it_signs(api, user, login):
+    # Step one of a rolling rotation: some processes already know B (as a fallback) while
+    # the others still sign with A; then B signs, A verifies.
+    with override_settings(SECRET_KEY=A, SECRET_KEY_FALLBACKS=[B]):
+        pair = login(user)
+        assert header(pair["access_token"])["kid"] == hmac_kid(keyset().signing_key)
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        pair = refresh(api, pair["refresh_token"]).json()
+    with override_settings(SECRET_KEY=A, SECRET_KEY_FALLBACKS=[B]):  # a process not yet moved
+        assert me(api, pair["access_token"]).status_code == 200
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_an_unknown_key_id_is_refused_and_said_once(api, user, login, caplog, monkeypatch):
+    monkeypatch.setattr(tokens_jwt, "_REPORTED", {})  # what earlier tests reported
+    with override_settings(SECRET_KEY=A):
+        pair = login(user)
+    with override_settings(SECRET_KEY=B), caplog.at_level(logging.WARNING, logger="tokens"):
+        for _ in range(3):
+            assert_error(me(api, pair["access_token"]), 401, "token_invalid")
+            assert_error(refresh(api, pair["refresh_token"]), 401, "token_invalid")
+    warnings = [r for r in caplog.records if "unknown key" in r.getMessage()]
+    assert len(warnings) == 1 and "SECRET_KEY" in warnings[0].getMessage()
+
+
+def test_a_token_from_before_key_ids_still_verifies(api, user, login):
+    pair = login(user)
+    claims = claims_of(pair["access_token"])
+    legacy = pyjwt.encode(claims, keyset().signing_key, algorithm="HS256")
+    assert "kid" not in header(legacy)
+    assert me(api, legacy).status_code == 200
+
+
+def test_the_algorithm_stays_pinned_whatever_the_key_id(api, user, login):
+    pair = login(user)
+    claims = claims_of(pair["access_token"])
+    other = pyjwt.encode(claims, keyset().signing_key, algorithm="HS512",
+                         headers={"kid": keyset().current_kid})
+    assert_error(me(api, other), 401, "token_invalid")
+
+
+def test_an_explicit_signing_key_has_its_own_fallbacks(api, user, login):
+    old, new = "k" * 40, "n" * 40
+    with override_settings(TOKENS={"SIGNING_KEY": old}):
+        pair = login(user)
+    with override_settings(TOKENS={"SIGNING_KEY": new, "SIGNING_KEY_FALLBACKS": [old]}):
+        assert me(api, pair["access_token"]).status_code == 200
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+    with override_settings(TOKENS={"SIGNING_KEY": new}):
+        assert_error(me(api, pair["access_token"]), 401, "token_invalid")
+
+
+@pytest.mark.parametrize("make_keys, algorithm", [(rsa_pems, "RS256"), (ed25519_pems, "EdDSA")])
+def test_an_asymmetric_key_rotation_logs_no_one_out(api, user, login, make_keys, algorithm):
+    (private1, public1), (private2, public2) = make_keys(), make_keys()
+    first = {"ALGORITHM": algorithm, "SIGNING_KEY": private1, "VERIFYING_KEY": public1}
+    with override_settings(TOKENS=first):
+        pair = login(user)
+    second = {"ALGORITHM": algorithm, "SIGNING_KEY": private2, "VERIFYING_KEY": public2,
+              "VERIFYING_KEY_FALLBACKS": [public1]}
+    with override_settings(TOKENS=second):
+        assert me(api, pair["access_token"]).status_code == 200
+        new = refresh(api, pair["refresh_token"]).json()
+        assert header(new["access_token"])["kid"] != header(pair["access_token"])["kid"]
+        assert me(api, new["access_token"]).status_code == 200
+
+
+def test_purge_keeps_sessions_stamped_under_a_fallback_key(api, user, login):
+    with override_settings(SECRET_KEY=A):
+        pair = login(user)
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        call_command("purge_tokens", stdout=io.StringIO(), stderr=io.StringIO())
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_rehash_during_a_rotation_keeps_sessions_stamped_under_the_old_key(api, user, login):
+    hashers = ["tests.hashers.PBKDF2Before", "django.contrib.auth.hashers.MD5PasswordHasher"]
+    with override_settings(SECRET_KEY=A, PASSWORD_HASHERS=hashers):
+        pair = login(user)  # re-hashed from MD5 to PBKDF2 here, stamped under A
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A],
+                           PASSWORD_HASHERS=["tests.hashers.PBKDF2After"]):
+        login(user)  # re-hashed again, under B
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_known_device_stays_known_through_a_rotation(user):
+    device = APIClient()
+    with override_settings(SECRET_KEY=A):
+        assert device.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
+                           format="json").status_code == 200
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        for i in range(5):
+            APIClient().post("/api/auth/token/", {"username": "alice", "password": "no"},
+                             format="json", REMOTE_ADDR=f"198.51.100.{i}")
+        assert device.post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
+                           format="json").status_code == 200
+
+
+# --- JWKS ---
+
+def test_with_hmac_the_key_set_is_empty(api):
+    for path in ("/api/auth/jwks/", "/.well-known/jwks.json"):
+        response = api.get(path)
+        assert response.status_code == 200 and response.json() == {"keys": []}
+
+
+def test_the_key_set_publishes_public_keys_only(api):
+    (private1, public1), (private2, public2) = rsa_pems(), rsa_pems()
+    tokens = {"ALGORITHM": "RS256", "SIGNING_KEY": private2, "VERIFYING_KEY": public2,
+              "VERIFYING_KEY_FALLBACKS": [public1]}
+    with override_settings(TOKENS=tokens):
+        response = api.get("/.well-known/jwks.json")
+    keys = response.json()["keys"]
+    assert [k["kid"] for k in keys][0] == keyset_kid(tokens)
+    assert len(keys) == 2 and all(set(k) == {"kty", "n", "e", "kid", "alg", "use"} for k in keys)
+    assert all(k["alg"] == "RS256" and k["use"] == "sig" for k in keys)
+    assert "max-age" in response["Cache-Control"]
+    assert b"PRIVATE" not in response.content and private2.split(b"\n")[1][:20] not in response.content
+
+
+def keyset_kid(tokens: dict) -> str:
+    with override_settings(TOKENS=tokens):
+        return keyset().current_kid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_service_verifies_access_tokens_with_pyjwkclient(live_server, user):
+    private, public = rsa_pems()
+    tokens = {"ALGORITHM": "RS256", "SIGNING_KEY": private, "VERIFYING_KEY": public}
+    with override_settings(TOKENS=tokens):
+        access = APIClient().post("/api/auth/token/", {"username": "alice", "password": PASSWORD},
+                                  format="json").json()["access_token"]
+        client = pyjwt.PyJWKClient(f"{live_server.url}/.well-known/jwks.json")
+        signing_key = client.get_signing_key_from_jwt(access)
+        claims = pyjwt.decode(access, signing_key.key, algorithms=["RS256"],
+                              audience="django-token-service-api")
+    assert claims["sub"] == str(user.pk) and claims["typ"] == "access"
+
+
+def test_signing_keys_tells_which_keys_are_in_use_and_what_they_stamp(api, user, login):
+    with override_settings(SECRET_KEY=A):
+        pair = login(user)
+        login(user)
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
+        refresh(api, pair["refresh_token"])  # re-stamped under B
+        out = io.StringIO()
+        call_command("signing_keys", stdout=out)
+        text = out.getvalue()
+        assert f"Signing key id: {keyset().current_kid}" in text
+        assert "Fallback key id (verifies only): " in text
+        assert "Sessions stamped under the current key: 1" in text
+        assert "Sessions stamped under fallback 1: 1" in text
+        assert "Sessions no key recognises (purge_tokens removes them): 0" in text
+
+
+def test_duplicated_or_piled_up_fallbacks_are_warned_about():
+    from tokens.checks import check_signing_keys
+
+    with override_settings(SECRET_KEY=B):
+        assert check_signing_keys() == []
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A, B]):
+        assert [w.id for w in check_signing_keys()] == ["tokens.W006"]
+    with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A + str(i) for i in range(4)]):
+        assert [w.id for w in check_signing_keys()] == ["tokens.W007"]
