@@ -175,6 +175,13 @@ CORS_ALLOWED_ORIGINS = [
     for origin in os.environ.get("DJANGO_CORS_ALLOWED_ORIGINS", "").split(",")
     if origin.strip()
 ]
+# The site's own origin(s) as browsers see them, when a proxy rewrites Host (the cookie
+# endpoints compare Origin with them; Django's admin CSRF check uses them too).
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-requested-with"]

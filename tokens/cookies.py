@@ -1,44 +1,67 @@
 """Cookie mode for browsers: the refresh token in an HttpOnly cookie that scripts never see,
-sent only to the cookie endpoints (/api/auth/cookie/...), and the CSRF defence those
-endpoints need because a browser attaches the cookie by itself.
+and the CSRF defence the cookie endpoints (/api/auth/cookie/...) need because a browser
+attaches the cookie by itself.
+
+The cookie: over HTTPS `__Host-tokens_refresh` (Secure, Path=/, no Domain: no other
+subdomain can set or shadow it, "cookie tossing"); over plain HTTP (development), where a
+`__Host-` name is impossible, `tokens_refresh` scoped to Path=/api/auth/cookie/. A request
+carrying the name twice is refused, never guessed at.
 
 CSRF: every unsafe request to a cookie endpoint must carry the custom header
 `X-Requested-With` (any value). A cross-site form cannot set a header, and a cross-origin
 `fetch` can only after a CORS preflight that only DJANGO_CORS_ALLOWED_ORIGINS pass; an
-`Origin` header, when sent, must be this site's own or one of those origins too.
+`Origin` header, when sent, must be this site's own, a CSRF_TRUSTED_ORIGINS entry, or one
+of those origins.
 """
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponse
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from tokens.services import TokenPair
 
-COOKIE = "tokens_refresh"
-# Narrow: the browser sends the refresh token only to the cookie endpoints, never with the
-# rest of the API (a `__Host-` name would need Path=/, sending it everywhere).
-COOKIE_PATH = "/api/auth/cookie/"
+SECURE_COOKIE = "__Host-tokens_refresh"
+PLAIN_COOKIE = "tokens_refresh"
+COOKIE_PATH = "/api/auth/cookie/"  # where the plain cookie is sent
 CSRF_HEADER = "X-Requested-With"
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def cookie_name() -> str:
+    """The cookie's name: `__Host-` whenever cookies are Secure (DJANGO_HTTPS)."""
+    return SECURE_COOKIE if settings.SESSION_COOKIE_SECURE else PLAIN_COOKIE
 
 
 def refresh_token(request: Request) -> str:
     """The refresh token of a cookie-mode request ('' when there is none: an invalid token)."""
-    return request.COOKIES.get(COOKIE, "")
+    name = cookie_name()
+    raw = request.META.get("HTTP_COOKIE", "")
+    if sum(1 for part in raw.split(";") if part.strip().startswith(f"{name}=")) > 1:
+        # Another cookie of the same name (set by a sibling subdomain, say): which one the
+        # browser meant cannot be told, so neither is used, and neither is expired.
+        raise ValidationError({name: ["The cookie is sent more than once."]})
+    return request.COOKIES.get(name, "")
 
 
 def set_refresh_cookie(response: HttpResponse, pair: TokenPair) -> None:
     """Hand the browser the pair's refresh token, for as long as it lives."""
+    secure = settings.SESSION_COOKIE_SECURE
     response.set_cookie(
-        COOKIE, pair.refresh_token, max_age=pair.refresh_expires_in, path=COOKIE_PATH,
-        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict",
+        cookie_name(), pair.refresh_token, max_age=pair.refresh_expires_in,
+        path="/" if secure else COOKIE_PATH, secure=secure, httponly=True, samesite="Strict",
     )
 
 
 def expire_refresh_cookie(response: HttpResponse) -> None:
-    """Remove the cookie: its session has ended, and a dead cookie must not block a login."""
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, samesite="Strict")
+    """Remove the cookie: its session has ended."""
+    secure = settings.SESSION_COOKIE_SECURE
+    response.set_cookie(cookie_name(), "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT",
+                        path="/" if secure else COOKIE_PATH, secure=secure, httponly=True,
+                        samesite="Strict")
 
 
 def check_csrf(request: Request) -> None:
@@ -49,10 +72,28 @@ def check_csrf(request: Request) -> None:
         raise PermissionDenied(f"Cookie requests must send the {CSRF_HEADER} header.",
                                code="csrf_failed")
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in _allowed_origins(request):
+    if origin is not None and _origin(origin) not in _allowed_origins(request):
         raise PermissionDenied("Origin not allowed.", code="csrf_failed")
 
 
 def _allowed_origins(request: Request) -> set[str]:
     own = f"{request.scheme}://{request.get_host()}"
-    return {own, *getattr(settings, "CORS_ALLOWED_ORIGINS", ())}
+    listed = (*getattr(settings, "CORS_ALLOWED_ORIGINS", ()),
+              *getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
+    return {_origin(origin) for origin in (own, *listed)} - {""}
+
+
+def _origin(value: str) -> str:
+    """scheme://host[:port], lower-cased, without a default port; '' for anything else
+    (`null`, a path, another scheme)."""
+    parts = urlsplit(value.strip().lower())
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+        return ""
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is None or str(port) == DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"

@@ -81,12 +81,16 @@ class BodyMode:
         return token_response(pair)
 
 
+SESSION_OVER = {"token_reused", "token_expired", "user_inactive"}
+
+
 class CookieMode:
     """The refresh token travels in an HttpOnly cookie (browsers; see tokens.cookies)."""
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        if hasattr(self, request.method.lower()):  # else a 405, as on any endpoint
+        method = request.method.lower()
+        if method in self.http_method_names and hasattr(self, method):  # else a 405
             cookies.check_csrf(request)
 
     def refresh_token(self, request: Request) -> str:
@@ -98,11 +102,15 @@ class CookieMode:
         return response
 
     def finalize_response(self, request: Request, response: Response, *args, **kwargs):
-        # A logout done, and any 401 for the cookie's token (reuse, revoked, expired, invalid,
-        # inactive), end the cookie's session: expire it. A 503 or a 403 ends nothing.
-        refused = response.status_code == status.HTTP_401_UNAUTHORIZED
+        # Expire the cookie only when its session is certainly over for this browser: a
+        # logout done, a reuse (the session is gone), an expired token, an inactive user.
+        # Not on token_invalid or session_revoked: a late reply to another tab (its cookie
+        # already replaced, or its generation moved on by a password change in this tab),
+        # or a cookie tossed by a sibling site, must not delete the browser's live cookie.
+        # A 503, a 403 or a 400 ends nothing.
         ended = getattr(self, "ends_session", False) and status.is_success(response.status_code)
-        if ended or (refused and self.reads_refresh_token):
+        code = response.data.get("code") if isinstance(response.data, dict) else None
+        if ended or (self.reads_refresh_token and code in SESSION_OVER):
             cookies.expire_refresh_cookie(response)
         return super().finalize_response(request, response, *args, **kwargs)
 
@@ -246,9 +254,10 @@ CSRF_PARAMETER = OpenApiParameter(
                 "send a custom header cross-origin only after a CORS preflight).",
 )
 COOKIE_PARAMETER = OpenApiParameter(
-    cookies.COOKIE, OpenApiTypes.STR, OpenApiParameter.COOKIE,
-    description="The refresh token, set by the cookie-mode login (HttpOnly, SameSite=Strict, "
-                f"Path={cookies.COOKIE_PATH}); the body is not read.",
+    cookies.PLAIN_COOKIE, OpenApiTypes.STR, OpenApiParameter.COOKIE,
+    description="The refresh token, set by the cookie-mode login: HttpOnly, SameSite=Strict; "
+                f"named {cookies.SECURE_COOKIE} (Path=/) over HTTPS, {cookies.PLAIN_COOKIE} "
+                f"(Path={cookies.COOKIE_PATH}) otherwise. The body is not read.",
 )
 
 

@@ -6,7 +6,9 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, assert_error, claims_of, session_keys, session_record
-from tokens.cookies import COOKIE, COOKIE_PATH
+from tests.helpers import unreachable_caches
+from tokens.cookies import COOKIE_PATH, SECURE_COOKIE
+from tokens.cookies import PLAIN_COOKIE as COOKIE
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +47,14 @@ def test_login_sets_the_refresh_cookie_and_keeps_it_out_of_the_body(browser, use
 
 
 @override_settings(SESSION_COOKIE_SECURE=True)  # what DJANGO_HTTPS=1 sets
-def test_the_cookie_is_secure_when_https_is_on(browser, user):
-    assert log_in(browser).cookies[COOKIE]["secure"]
+def test_over_https_the_cookie_is_a_host_cookie_no_sibling_site_can_shadow(browser, user):
+    response = log_in(browser, secure=True)
+    cookie = response.cookies[SECURE_COOKIE]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie["path"] == "/" and not cookie["domain"]
+    assert COOKIE not in response.cookies
+    refreshed = browser.post(REFRESH, secure=True, **APP)
+    assert refreshed.status_code == 200 and refreshed.cookies[SECURE_COOKIE].value
 
 
 def test_refresh_replaces_the_cookie_and_the_old_token_is_spent(browser, user, redis_conn):
@@ -86,19 +94,64 @@ def test_reuse_expires_the_cookie_and_ends_the_session(browser, user, redis_conn
 
 
 @pytest.mark.parametrize("cookie", [None, "", "garbage", "x" * 5000, "a.b.c"])
-def test_a_missing_or_bad_cookie_is_token_invalid_and_expired(browser, user, cookie):
+def test_a_missing_or_bad_cookie_is_token_invalid(browser, user, cookie):
     if cookie is not None:
         browser.cookies[COOKIE] = cookie
     response = browser.post(REFRESH, **APP)
     assert_error(response, 401, "token_invalid")
-    assert response.cookies[COOKIE].value == ""
+    # Not expired: a garbage cookie tossed by a sibling site must not delete a live one.
+    assert COOKIE not in response.cookies
 
 
-def test_a_duplicated_cookie_header_is_judged_like_any_token(browser, user):
+@pytest.mark.parametrize("order", ["tossed last", "tossed first"])
+def test_a_cookie_sent_twice_is_refused_and_neither_is_used(browser, user, redis_conn, order):
     good = log_in(browser).cookies[COOKIE].value
-    response = APIClient().post(REFRESH, HTTP_COOKIE=f"{COOKIE}=garbage; {COOKIE}={good}", **APP)
-    assert response.status_code in (200, 401)
-    assert response.status_code == 200 or response.json()["code"] == "token_invalid"
+    pair = [f"{COOKIE}={good}", f"{COOKIE}=garbage"]
+    header = "; ".join(pair if order == "tossed last" else pair[::-1])
+    for endpoint in (REFRESH, LOGOUT):
+        response = APIClient().post(endpoint, HTTP_COOKIE=header, **APP)
+        assert_error(response, 400, "invalid")
+        assert COOKIE not in response.cookies
+    assert session_record(redis_conn, good)["cur"] == jti(good)  # not rotated, not ended
+
+
+def test_a_late_reply_to_another_tab_does_not_delete_the_live_cookie(browser, user):
+    # Tab A changes the password (its reply sets the new cookie); tab B's refresh with the
+    # old cookie is answered after: session_revoked, and the browser's cookie must survive.
+    first = log_in(browser)
+    old_cookie = first.cookies[COOKIE].value
+    changed = browser.post(PASSWORD_URL, {"old_password": PASSWORD,
+                                          "new_password": "a much better passphrase 42"},
+                           format="json",
+                           HTTP_AUTHORIZATION=f"Bearer {first.json()['access_token']}", **APP)
+    assert changed.status_code == 200
+    tab_b = APIClient()
+    tab_b.cookies[COOKIE] = old_cookie
+    late = tab_b.post(REFRESH, **APP)
+    assert_error(late, 401, "session_revoked")
+    assert COOKIE not in late.cookies
+    assert browser.post(REFRESH, **APP).status_code == 200
+
+
+def test_an_expired_token_expires_the_cookie(browser, user):
+    import time_machine
+    from datetime import timedelta
+
+    log_in(browser)
+    with time_machine.travel(timedelta(days=31)):
+        response = browser.post(REFRESH, **APP)
+    assert_error(response, 401, "token_expired")
+    assert response.cookies[COOKIE].value == "" and response.cookies[COOKIE]["max-age"] == 0
+
+
+def test_an_outage_keeps_the_cookie(browser, user):
+    log_in(browser)
+    with override_settings(CACHES=unreachable_caches()):
+        for endpoint in (REFRESH, LOGOUT):
+            response = browser.post(endpoint, **APP)
+            assert_error(response, 503, "token_store_unavailable")
+            assert COOKIE not in response.cookies
+    assert browser.post(REFRESH, **APP).status_code == 200
 
 
 def test_the_body_is_never_read_in_cookie_mode(browser, user, login):
@@ -137,6 +190,8 @@ def test_password_change_in_cookie_mode_replaces_the_cookie(browser, user):
     {"HTTP_X_REQUESTED_WITH": ""},
     {**APP, "HTTP_ORIGIN": "https://evil.example"},
     {**APP, "HTTP_ORIGIN": "null"},
+    {**APP, "HTTP_ORIGIN": "http://testserver.evil.example"},
+    {**APP, "HTTP_ORIGIN": "http://testserver/path"},
 ])
 def test_a_cookie_request_not_from_the_app_is_refused_and_changes_nothing(
         browser, user, redis_conn, endpoint, headers):
@@ -165,6 +220,17 @@ def test_a_cookie_login_needs_the_header_too(browser, user, redis_conn):
 def test_the_apps_own_origin_is_allowed(browser, user):
     log_in(browser, HTTP_ORIGIN="http://testserver")
     assert browser.post(REFRESH, HTTP_ORIGIN="http://testserver", **APP).status_code == 200
+    assert browser.post(REFRESH, HTTP_ORIGIN="HTTP://TESTSERVER:80", **APP).status_code == 200
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"], CSRF_TRUSTED_ORIGINS=["https://app.example.com"])
+def test_behind_a_proxy_that_rewrites_host_the_sites_origin_is_trusted_by_setting(browser,
+                                                                                 user):
+    # nginx's default passes Host: 127.0.0.1:8000; the browser says Origin: the real site.
+    headers = {**APP, "HTTP_HOST": "127.0.0.1", "HTTP_ORIGIN": "https://app.example.com:443"}
+    assert browser.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
+                        **headers).status_code == 200
+    assert browser.post(REFRESH, **headers).status_code == 200
 
 
 # --- CORS: only for the configured origins, only under /api/ ---
