@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run serve test bench bench-outage install redis-server wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test bench bench-outage bench-reset install redis-server wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -103,6 +103,10 @@ bench: $(BENCH_VENV)/.installed redis-server wrk
 # Writes bench/outage.md: how long a request waits for its 503 when Redis hangs or dies (~2 min).
 bench-outage: install redis-server
 	$(BIN)/python bench/outage.py
+
+# Writes bench/reset_timing.md: the reset endpoint's answer time with and without an account.
+bench-reset: install redis-server
+	$(BIN)/python bench/reset_timing.py
 
 clean: redis-stop
 	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache

@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_DEVICE": "5/m",
     # How long a device cookie (proof of an earlier successful login) is honoured.
     "DEVICE_COOKIE_AGE": timedelta(days=365),
+    # Password reset requests allowed per email address (every spelling of it) and per
+    # client address; each request counts, whether or not an account matches.
+    "PASSWORD_RESETS_PER_EMAIL": "3/h",
+    "PASSWORD_RESETS_PER_IP": "20/h",
+    # The link a reset email carries: the frontend's page, with {uid} and {token}. A path
+    # ("/...") is joined to the requesting site's origin (development).
+    "PASSWORD_RESET_URL": "/reset/{uid}/{token}",
 }
 
 DURATIONS = (
@@ -49,7 +56,8 @@ DURATIONS = (
     "DEVICE_COOKIE_AGE",
 )
 
-RATES = ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE")
+RATES = ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE",
+         "PASSWORD_RESETS_PER_EMAIL", "PASSWORD_RESETS_PER_IP")
 
 # Only algorithms with deterministic signatures (HMAC, RSA PKCS#1 v1.5, Ed25519): a replay
 # inside the rotation leeway is answered with the very same successor token, re-signed

@@ -72,6 +72,20 @@ class LoginThrottled(TokenServiceError):
         super().__init__()
 
 
+class ResetThrottled(LoginThrottled):
+    """Too many password reset requests for this address or from this client, for now."""
+
+    message = "Too many password reset requests."
+
+
+class ResetLinkInvalid(TokenServiceError):
+    """A reset link that is used, expired, altered, or names no user."""
+
+    code = "invalid_reset_link"
+    status_code = status.HTTP_400_BAD_REQUEST
+    message = "The password reset link is invalid or has expired."
+
+
 class StoreUnavailable(TokenServiceError):
     """Redis is down, timing out, or refused: never reported as a token problem."""
 

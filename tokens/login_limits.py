@@ -33,7 +33,7 @@ from django.utils.crypto import salted_hmac
 
 from tokens import clock, store
 from tokens.conf import parse_rate, token_settings
-from tokens.exceptions import LoginThrottled, StoreUnavailable
+from tokens.exceptions import LoginThrottled, ResetThrottled, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -70,6 +70,23 @@ def limited(*, username: object, ip_address: str, device_cookie: str | None,
         store.record_login_failure(budgets=[b for b in budgets if not b.held], attempt=attempt,
                                    now_ms=clock.now_ms())
     return result
+
+
+def count_reset_request(*, email: str, ip_address: str) -> None:
+    """Count a password reset request against its email address (every spelling of it) and
+    its client address; raises LoginThrottled, counting nothing, when over either limit.
+    Every request counts, whether or not an account matches: nothing to release."""
+    wanted = [("reset_email", username_identity(email), "PASSWORD_RESETS_PER_EMAIL"),
+              ("reset_ip", address_identity(ip_address), "PASSWORD_RESETS_PER_IP")]
+    budgets = [store.Budget(scope, ident, *rate)
+               for scope, ident, setting in wanted
+               if (rate := parse_rate(getattr(token_settings, setting)))]
+    if not budgets:
+        return
+    attempt = f"{clock.now_ms()}:{secrets.token_hex(8)}"
+    wait = store.reserve_login_attempt(budgets=budgets, attempt=attempt, now_ms=clock.now_ms())
+    if wait is not None:
+        raise ResetThrottled(wait=wait)
 
 
 def device_cookie(*, username: str, current: str | None) -> str:

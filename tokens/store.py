@@ -600,7 +600,7 @@ def purge_all(*, batch_size: int) -> int:
 _KEY_SHAPE = re.compile(
     rf"{KEY_PREFIX}:\{{(?P<uid>[^}}]+)\}}:(?:s:(?P<sid>[A-Za-z0-9_-]+)|sessions)$"
 )
-_THROTTLE_SHAPE = re.compile(rf"{KEY_PREFIX}:throttle:[a-z]+:[0-9a-f]{{32}}$")
+_THROTTLE_SHAPE = re.compile(rf"{KEY_PREFIX}:throttle:[a-z_]+:[0-9a-f]{{32}}$")
 
 
 def _scan_batches(conn: Redis, key: KeyFunc, batch_size: int) -> Iterator[list[str]]:

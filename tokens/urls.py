@@ -10,6 +10,9 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("password/", views.PasswordChangeView.as_view(), name="password"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path("password/reset/confirm/", views.PasswordResetConfirmView.as_view(),
+         name="password-reset-confirm"),
     path("sessions/", views.SessionListView.as_view(), name="sessions"),
     re_path(
         r"^sessions/(?P<session_id>[A-Za-z0-9_-]{1,64})/$",

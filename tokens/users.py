@@ -100,3 +100,13 @@ def _select_by_pk(model, alias: str, names: tuple[str, ...] | None = None) -> st
     columns = ", ".join(quote(field.column) for field in fields)
     return (f"SELECT {columns} FROM {quote(model._meta.db_table)} "
             f"WHERE {quote(model._meta.pk.column)} = %s")
+
+
+def user_by_id(user_id: str) -> AbstractBaseUser | None:
+    """The user with this primary key (as text), or None if it names none."""
+    model = get_user_model()
+    try:
+        pk = _primary_key(model, router.db_for_read(model), user_id)
+    except TokenInvalid:
+        return None
+    return model._default_manager.filter(pk=pk).first()

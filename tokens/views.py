@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokens import cookies, services
+from tokens import cookies, password_reset, services
 from tokens.keys import keyset
 from tokens.clients import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -21,6 +21,8 @@ from tokens.serializers import (
     MeSerializer,
     ObtainSerializer,
     PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
     RefreshTokenSerializer,
     SessionSerializer,
     CookiePairSerializer,
@@ -224,6 +226,57 @@ class SessionDetailView(APIView):
     )
     def delete(self, request: Request, session_id: str) -> Response:
         services.end_session(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ResponseThen(Response):
+    """A response that runs `then` once it has been sent (WSGI servers close it then)."""
+
+    def __init__(self, *args, then, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._then = then
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            then, self._then = self._then, None
+            if then is not None:
+                then()
+
+
+class PasswordResetView(PublicView):
+    @extend_schema(
+        request=PasswordResetSerializer,
+        responses={202: OpenApiResponse(ErrorSerializer, description="Always, whether or not "
+                   "an account matches: the matching active users get an email with a link."),
+                   400: ERROR, 429: THROTTLED, 503: UNAVAILABLE},
+        summary="Ask for a password reset link by email.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordResetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deliver = password_reset.request_reset(
+            email=serializer.validated_data["email"], ip_address=client_info(request).ip_address,
+            site=f"{request.scheme}://{request.get_host()}",
+        )
+        body = {"detail": "If an account has this address, a reset link is on its way.",
+                "code": "reset_requested"}
+        return ResponseThen(body, status=status.HTTP_202_ACCEPTED, then=deliver)
+
+
+class PasswordResetConfirmView(PublicView):
+    @extend_schema(
+        request=PasswordResetConfirmSerializer,
+        responses={204: None, 400: OpenApiResponse(ErrorSerializer, description=
+                   "invalid_reset_link (used, expired or altered), or invalid (a weak "
+                   "password: nothing changed)."), 503: UNAVAILABLE},
+        summary="Set a new password with a reset link; every session of the user ends.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordResetConfirmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        password_reset.confirm_reset(**serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

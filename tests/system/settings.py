@@ -4,7 +4,8 @@ REDIS_URL, database from DATABASE_URL), with the tests' fast password hasher.
 Test-only switches, read from the environment of one server (never set in production):
 - TOKENS_TEST_HASHER="django": Django's own hasher (PBKDF2) instead of the fast one.
 - TOKENS_LEEWAY: ROTATION_LEEWAY in seconds (10, the default, unless told).
-- TOKENS_LOGIN_LIMITS="off": no login limits (a fuzzing run reaches every password check).
+- TOKENS_LOGIN_LIMITS="off": no login or reset limits (a fuzzing run reaches every password
+  check; the reset timing benchmark sends many requests).
 - TOKENS_TEST_SILENT_STORE: a token cache that would lose tokens silently, with the system
   checks that refuse it silenced, to show the store's runtime guard (test_guard.py).
 """
@@ -27,7 +28,8 @@ TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEW
 
 if os.environ.get("TOKENS_LOGIN_LIMITS") == "off":
     TOKENS |= dict.fromkeys(
-        ["LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE"])
+        ["LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE",
+         "PASSWORD_RESETS_PER_EMAIL", "PASSWORD_RESETS_PER_IP"])
 
 _REDIS = PROJECT_CACHES["default"]
 SILENT_STORES = {
