@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run serve test bench bench-outage bench-reset install redis-server wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test bench bench-outage bench-reset install redis-server chromium demo-screenshot wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -28,6 +28,21 @@ redis-server:
 	    exit 1; \
 	  fi; }
 	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server still not found after install."; exit 1; }
+
+# Debian's Chromium for the browser tests (tests/browser): Playwright drives it through
+# `executable_path`, so Playwright's own browser downloads are never needed.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) and retry."; \
+	    exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium still not found after install."; exit 1; }
 
 # The local Redis for `make run`: data in var/redis (git-ignored), AOF on, loopback only.
 # Skipped when REDIS_URL is set; reused when something already answers on the port.
@@ -78,8 +93,12 @@ superuser: install migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 # The tests start (and stop) their own redis-server on a free loopback port.
-test: install redis-server
+test: install redis-server chromium
 	$(BIN)/python -m pytest
+
+# docs/demo.png: the demo page after a login, as Chromium shows it (a browser test saves it).
+demo-screenshot: install redis-server chromium
+	DEMO_SCREENSHOT=1 $(BIN)/python -m pytest tests/browser -q -k reload
 
 # The benchmark has its own environment: the peer (simplejwt) never enters the project's.
 BENCH_VENV := bench/.venv

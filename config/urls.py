@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from config.views import SwaggerView
+from config.views import SwaggerView, demo_page
 from tokens.views import JWKSView
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path(".well-known/jwks.json", JWKSView.as_view(), name="well-known-jwks"),
+    path("demo/", demo_page, name="demo"),
 ]
 
 handler400 = "config.views.bad_request"

@@ -1,9 +1,14 @@
 """Error pages: JSON `{"detail", "code"}` under /api/, Django's own pages elsewhere."""
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
 from django.views import defaults
 from drf_spectacular.views import SpectacularSwaggerView
+
+from tokens.conf import token_settings
 
 API_PREFIX = "/api/"
 
@@ -46,3 +51,11 @@ class SwaggerView(SpectacularSwaggerView):
     # The page renders one template, for GET. DRF's OPTIONS answer would go through the same
     # template renderer with no template name (a 500); anything but GET/HEAD is a 405 instead.
     http_method_names = ["get", "head"]
+
+
+@require_safe
+def demo_page(request: HttpRequest) -> HttpResponse:
+    """The browser client's demo page: with DEBUG, or when TOKENS["DEMO_PAGE"] is on."""
+    if not (settings.DEBUG or token_settings.DEMO_PAGE):
+        raise Http404
+    return render(request, "tokens/demo.html")

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # The link a reset email carries: the frontend's page, with {uid} and {token}. A path
     # ("/...") is joined to the requesting site's origin (development).
     "PASSWORD_RESET_URL": "/reset/{uid}/{token}",
+    # The browser client's demo page at /demo/ (always on with DEBUG).
+    "DEMO_PAGE": False,
 }
 
 DURATIONS = (

@@ -6,6 +6,9 @@ Test-only switches, read from the environment of one server (never set in produc
 - TOKENS_LEEWAY: ROTATION_LEEWAY in seconds (10, the default, unless told).
 - TOKENS_LOGIN_LIMITS="off": no login or reset limits (a fuzzing run reaches every password
   check; the reset timing benchmark sends many requests).
+- TOKENS_ACCESS_SECONDS: ACCESS_TOKEN_LIFETIME in seconds (browser tests: a few seconds).
+- TOKENS_DEMO_PAGE="on": the demo page at /demo/, its static files served by WhiteNoise
+  straight from the apps' static/ folders, with no `collectstatic` (tests/browser).
 - TOKENS_TEST_SILENT_STORE: a token cache that would lose tokens silently, with the system
   checks that refuse it silenced, to show the store's runtime guard (test_guard.py).
 """
@@ -25,6 +28,9 @@ CACHES = PROJECT_CACHES
 STORAGES = {**PROJECT_STORAGES, "staticfiles": {
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}
+if os.environ.get("TOKENS_ACCESS_SECONDS"):
+    TOKENS["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=float(os.environ["TOKENS_ACCESS_SECONDS"]))
+TOKENS["DEMO_PAGE"] = WHITENOISE_USE_FINDERS = os.environ.get("TOKENS_DEMO_PAGE") == "on"
 
 if os.environ.get("TOKENS_LOGIN_LIMITS") == "off":
     TOKENS |= dict.fromkeys(

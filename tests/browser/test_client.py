@@ -1,0 +1,151 @@
+"""The reference web client in real Chromium: reloads, tabs, logouts, outages, other origins."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.browser.conftest import (
+    ACCESS_SECONDS, GUNICORN_CONFIG, REFRESH_PATH, log_in, me, open_demo, requests_to,
+    session_id,
+)
+from tests.helpers import LOGOUT_ALL
+from tests.system.conftest import ROOT, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_reload_restores_the_session_with_one_refresh_and_no_script_sees_the_token(
+        context, api):
+    page = open_demo(context, api)
+    page.wait_for_function("auth.state.reason !== null")  # restore() found no session
+    log_in(page)
+    refresh_token = next(c["value"] for c in context.cookies() if c["name"] == "tokens_refresh")
+    before = requests_to(api, REFRESH_PATH)
+    page.reload()
+    page.wait_for_function("window.auth && auth.state.status === 'logged-in'")
+    assert requests_to(api, REFRESH_PATH) == before + 1
+    assert me(page)["body"]["username"] == "alice"
+    new_token = next(c["value"] for c in context.cookies() if c["name"] == "tokens_refresh")
+    seen = page.evaluate("""async () => {
+        const reply = await auth.fetch("/api/auth/sessions/");
+        return [document.cookie, JSON.stringify({...localStorage}),
+                JSON.stringify({...sessionStorage}), await reply.text(),
+                JSON.stringify((await indexedDB.databases()).map((d) => d.name)),
+                document.documentElement.outerHTML].join("\\n");
+    }""")
+    assert refresh_token not in seen and new_token not in seen
+    if os.environ.get("DEMO_SCREENSHOT"):  # `make demo-screenshot`: docs/demo.png
+        page.click("#me")
+        page.click("#sessions")
+        page.wait_for_selector("#session-rows tr")
+        page.screenshot(path=str(ROOT / "docs" / "demo.png"), full_page=True)
+
+
+def expiry(page) -> int:
+    return page.evaluate("auth.state.expiresAt")
+
+
+def test_three_tabs_make_one_refresh_per_expiry_and_all_keep_working(context, api):
+    first = open_demo(context, api)
+    log_in(first)
+    tabs = [first, open_demo(context, api), open_demo(context, api)]
+    for tab in tabs[1:]:
+        tab.wait_for_function("auth.state.status === 'logged-in'")
+    refused = requests_to(api, REFRESH_PATH, status=401)  # the first restore(): no cookie yet
+    for _ in range(3):  # three expiries
+        before = requests_to(api, REFRESH_PATH)
+        latest = max(expiry(tab) for tab in tabs)
+        for tab in tabs:
+            tab.wait_for_function(f"auth.state.expiresAt > {latest}")
+        assert requests_to(api, REFRESH_PATH) == before + 1
+        assert [me(tab)["status"] for tab in tabs] == [200, 200, 200]
+    assert requests_to(api, REFRESH_PATH, status=401) == refused  # never revoked
+
+
+def test_a_logout_in_one_tab_logs_every_tab_out_and_stops_every_refresh(context, api):
+    first = open_demo(context, api)
+    log_in(first)
+    tabs = [first, open_demo(context, api), open_demo(context, api)]
+    for tab in tabs[1:]:
+        tab.wait_for_function("auth.state.status === 'logged-in'")
+    first.click("#logout")
+    for tab in tabs[1:]:
+        tab.wait_for_function("auth.state.status === 'logged-out'", timeout=1000)
+    assert [tab.evaluate("auth.state.reason") for tab in tabs] == ["logout"] * 3
+    wait_for(lambda: requests_to(api, "/api/auth/cookie/logout/", status=204) == 1)
+    refreshes = requests_to(api, REFRESH_PATH)
+    time.sleep(2 * ACCESS_SECONDS)  # two access lifetimes: every timer would have fired
+    assert requests_to(api, REFRESH_PATH) == refreshes
+    assert [me(tab)["status"] for tab in tabs] == [401, 401, 401]
+    assert requests_to(api, REFRESH_PATH) == refreshes  # a 401 without a token: no refresh
+
+
+def test_a_session_revoked_elsewhere_logs_the_page_out_with_the_reason(context, api):
+    page = open_demo(context, api)
+    log_in(page)
+    refreshes = requests_to(api, REFRESH_PATH)
+    other = api.login()  # alice on another device, in body mode
+    assert api.call("POST", LOGOUT_ALL, token=other["access_token"]).status == 204
+    assert me(page)["status"] == 401
+    assert page.evaluate("auth.state") == {"status": "logged-out", "reason": "session_revoked",
+                                           "expiresAt": None, "refreshAt": None}
+    assert requests_to(api, REFRESH_PATH) == refreshes + 1  # one refresh for the refused call, no loop
+
+
+def logged_in_page(context, api):
+    page = open_demo(context, api)
+    log_in(page)
+    return page
+
+
+def test_redis_down_makes_the_page_unavailable_not_logged_out_and_it_goes_on_after(
+        context, project, api):
+    page = logged_in_page(context, api)
+    session = session_id(page)
+    refused = requests_to(api, REFRESH_PATH, status=401)
+    project.redis.kill()
+    page.wait_for_function("auth.state.status === 'unavailable'")
+    project.redis.restart()
+    page.wait_for_function("auth.state.status === 'logged-in'", timeout=15_000)
+    assert session_id(page) == session
+    assert requests_to(api, REFRESH_PATH, status=401) == refused
+
+
+def test_a_refresh_lost_in_a_redis_stall_longer_than_the_leeway_is_retried_not_a_logout(
+        context, project):
+    api = project.start_api(workers=1, config_file=GUNICORN_CONFIG, TOKENS_LEEWAY="2")
+    page = logged_in_page(context, api)
+    session = session_id(page)
+    refused = requests_to(api, REFRESH_PATH, status=401)
+    project.redis.process.send_signal(signal.SIGSTOP)
+    try:
+        # A refresh got a 503; Redis holds its rotation in the socket's buffer.
+        page.wait_for_function("auth.state.status === 'unavailable'")
+        context.set_offline(True)  # the page's retries wait until the leeway is over
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    # The page retries after the leeway, with the same Idempotency-Key. (Whether Redis ran a
+    # buffered rotation meanwhile is not controlled here: tests/system/test_outage_recovery.py.)
+    time.sleep(3)
+    context.set_offline(False)
+    page.wait_for_function("auth.state.status === 'logged-in'", timeout=15_000)
+    assert session_id(page) == session
+    assert requests_to(api, REFRESH_PATH, status=401) == refused
+    assert requests_to(api, REFRESH_PATH, status=503) >= 1
+
+
+def test_a_refresh_token_replayed_by_someone_else_logs_the_page_out(context, project):
+    api = project.start_api(config_file=GUNICORN_CONFIG, TOKENS_LEEWAY="1")
+    page = logged_in_page(context, api)
+    stolen = next(c["value"] for c in context.cookies() if c["name"] == "tokens_refresh")
+    page.wait_for_function(f"auth.state.expiresAt > {expiry(page)}")  # the page rotated it
+    time.sleep(1.5)  # past the leeway
+    replay = api.call("POST", REFRESH_PATH, headers={
+        "Cookie": f"tokens_refresh={stolen}", "X-Requested-With": "thief"})
+    assert (replay.status, replay.code) == (401, "token_reused")
+    page.wait_for_function("auth.state.status === 'logged-out'")
+    # The thief's replay got token_reused and ended the session; the page's own (current)
+    # token then answers session_revoked, which the page shows.
+    assert page.evaluate("auth.state.reason") == "session_revoked"
