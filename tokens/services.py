@@ -133,6 +133,8 @@ def rotate_refresh(
             claims.sub, claims.sid, client.ip_address,
         )
         raise TokenReused()
+    if rotation.outcome == "reused_before":
+        raise TokenReused()  # the session ended by a reuse, logged when it happened
     if rotation.outcome in ("gone", "stale"):
         raise SessionRevoked()
     # Every successor handed out for the presented token, first or again, names it as parent.

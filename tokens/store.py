@@ -104,13 +104,20 @@ return 1
 # - A lost rotation (a failover, an AOF that lost its last second): the presented token names
 #   the store's current jti as its parent, so the store issued it and lost the write. It is
 #   adopted as current and rotated from. Only this service signs a parent claim.
-# KEYS: session, index. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
+# A reuse leaves a mark (KEYS[3]) for as long as the session would have lived, so that
+# whoever presents the session's tokens afterwards hears 'reused', not just 'gone'.
+# KEYS: session, index, reuse mark. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
 # idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none), retry
 # window ms, session key prefix, fingerprints under fallback keys (space-separated).
 _ROTATE = Script(None, _KEEP_INDEXED + _ACCEPTS + _UNINDEX + b"""
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
                      'ik')
-if not f[1] then return {'gone'} end
+if not f[1] then
+  -- Ended by a reuse: every later presentation hears so (the session's other holder, and
+  -- a reuse whose first verdict was lost to a timeout and resent by redis-py).
+  if redis.call('EXISTS', KEYS[3]) == 1 then return {'reused_before'} end
+  return {'gone'}
+end
 if f[4] ~= ARGV[3] then return {'stale'} end
 if not accepts_any(f[5], f[8], ARGV[4], ARGV[14]) then
   unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
@@ -152,7 +159,9 @@ if ARGV[2] == f[2] then
     return {'replayed', f[1], f[3], f[7]}
   end
 end
+local left = redis.call('PTTL', KEYS[1])
 unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
+if left > 0 then redis.call('SET', KEYS[3], '1', 'PX', left) end
 return {'reused'}
 """)
 
@@ -311,7 +320,8 @@ class Session:
 class Rotation:
     """The result of presenting a refresh token: the successor token's id and times."""
 
-    outcome: Literal["rotated", "replayed", "retried", "reused", "gone", "stale"]
+    outcome: Literal["rotated", "replayed", "retried", "reused", "reused_before", "gone",
+                     "stale"]
     jti: str = ""
     issued_at_ms: int = 0
     expires_at: int = 0
@@ -366,7 +376,8 @@ def rotate(
             idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
     with _connection() as (conn, key):
         args += [_session_prefix(key, user_id), " ".join(older_fingerprints)]
-        return _rotation(_ROTATE(keys=_keys(key, user_id, session_id), args=args, client=conn))
+        keys = [*_keys(key, user_id, session_id), _reuse_key(key, user_id, session_id)]
+        return _rotation(_ROTATE(keys=keys, args=args, client=conn))
 
 
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
@@ -600,6 +611,7 @@ def purge_all(*, batch_size: int) -> int:
 _KEY_SHAPE = re.compile(
     rf"{KEY_PREFIX}:\{{(?P<uid>[^}}]+)\}}:(?:s:(?P<sid>[A-Za-z0-9_-]+)|sessions)$"
 )
+_REUSE_SHAPE = re.compile(rf"{KEY_PREFIX}:\{{[^}}]+\}}:x:[A-Za-z0-9_-]+$")  # TTL set with it
 _THROTTLE_SHAPE = re.compile(rf"{KEY_PREFIX}:throttle:[a-z_]+:[0-9a-f]{{32}}$")
 
 
@@ -621,7 +633,8 @@ def _parse_keys(batch: list[str], report: PurgeReport):
         match = _KEY_SHAPE.search(raw)
         if match is None:
             # Throttle keys always carry a TTL (set in the same transaction as the write).
-            report.unrecognised_keys += not _THROTTLE_SHAPE.search(raw)
+            report.unrecognised_keys += not (_THROTTLE_SHAPE.search(raw)
+                                             or _REUSE_SHAPE.search(raw))
         elif match["sid"]:
             sessions.append((raw, match["uid"], match["sid"]))
         else:
@@ -723,6 +736,10 @@ def _session_prefix(key: KeyFunc, user_id: str) -> str:
     members; '' if the cache's key function does not simply prepend (then TTLs stay)."""
     prefix = _session_key(key, user_id, "")
     return prefix if _session_key(key, user_id, "x") == prefix + "x" else ""
+
+
+def _reuse_key(key: KeyFunc, user_id: str, session_id: str) -> str:
+    return key(f"{KEY_PREFIX}:{{{user_id}}}:x:{session_id}")
 
 
 def _index_key(key: KeyFunc, user_id: str) -> str:

@@ -90,7 +90,7 @@ def test_reuse_expires_the_cookie_and_ends_the_session(browser, user, redis_conn
     assert_error(response, 401, "token_reused")
     assert response.cookies[COOKIE].value == "" and response.cookies[COOKIE]["max-age"] == 0
     assert session_keys(redis_conn) == []
-    assert_error(browser.post(REFRESH, **APP), 401, "session_revoked")
+    assert_error(browser.post(REFRESH, **APP), 401, "token_reused")
 
 
 @pytest.mark.parametrize("cookie", [None, "", "garbage", "x" * 5000, "a.b.c"])

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 SLACK_MS = 1000
 NEW = "a much better passphrase 42"
 THROTTLE_SETTINGS = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILURES_PER_IP",
-                     "device": "LOGIN_FAILURES_PER_DEVICE"}
+                     "device": "LOGIN_FAILURES_PER_DEVICE",
+                     "reset_email": "PASSWORD_RESETS_PER_EMAIL",
+                     "reset_ip": "PASSWORD_RESETS_PER_IP"}
 
 
 def ms(duration: timedelta) -> int:
@@ -53,6 +55,9 @@ def check_every_key(redis_conn, *, index_fits: bool = False) -> list[bytes]:
             assert ttl <= ms(token_settings.REFRESH_TOKEN_LIFETIME) + SLACK_MS, (key, ttl)
             if index_fits:
                 assert ttl <= max(members) + SLACK_MS, (key, ttl, members)
+        elif b":x:" in key:
+            # A reuse mark: as long as its ended session would have lived, no longer.
+            assert ttl <= ms(token_settings.REFRESH_TOKEN_LIFETIME) + SLACK_MS, (key, ttl)
         elif b":tokens:throttle:" in key:
             scope = key.split(b":throttle:")[1].split(b":")[0].decode()
             window = parse_rate(getattr(token_settings, THROTTLE_SETTINGS[scope]))[1]
