@@ -53,9 +53,10 @@ def context(browser):
     context.close()
 
 
-def requests_to(api, path: str, status: int | None = None) -> int:
-    """How many requests for `path` the server logged (with that status, when given)."""
-    pattern = re.compile(rf'"[A-Z]+ {re.escape(path)} HTTP/[\d.]+" (\d+) ')
+def requests_to(api, path: str, status: int | None = None, method: str = "[A-Z]+") -> int:
+    """How many requests for `path` the server logged (with that status and method, when
+    given)."""
+    pattern = re.compile(rf'"{method} {re.escape(path)} HTTP/[\d.]+" (\d+) ')
     return sum(1 for m in pattern.finditer(api.log.read_text())
                if status is None or int(m.group(1)) == status)
 
