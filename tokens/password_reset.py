@@ -13,11 +13,9 @@ after the response is sent (`deliver`, run by the view once the response is clos
 import logging
 from collections.abc import Callable
 
-from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -69,11 +67,7 @@ def confirm_reset(*, uid: str, token: str, new_password: str) -> None:
     user = _user_of(uid)
     if user is None or not default_token_generator.check_token(user, token):
         raise ResetLinkInvalid()
-    try:
-        password_validation.validate_password(new_password, user)
-    except ValidationError as exc:
-        raise ValidationError({"new_password": exc.messages}) from None
-    user.set_password(new_password)
+    users.set_new_password(user, new_password)
     with transaction.atomic():
         user.save(update_fields=["password"])
         # The new fingerprint already refuses every earlier token; this removes them.

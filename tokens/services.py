@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, password_validation, user_logged_in
+from django.contrib.auth import authenticate, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -181,11 +181,7 @@ def change_password(
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     previous = users.password_fingerprint(user)
-    try:
-        password_validation.validate_password(new_password, user)
-    except ValidationError as exc:
-        raise ValidationError({"new_password": exc.messages}) from None
-    user.set_password(new_password)
+    users.set_new_password(user, new_password)
     # Redis inside the transaction, in one atomic script: if the store is down, or the
     # session ended or changed generation meanwhile, the password stays as it was (503 or
     # 401) and no session is touched.

@@ -3,7 +3,7 @@ password fingerprint that ties a session to the password it was born with."""
 
 import functools
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
@@ -110,3 +110,13 @@ def user_by_id(user_id: str) -> AbstractBaseUser | None:
     except TokenInvalid:
         return None
     return model._default_manager.filter(pk=pk).first()
+
+
+def set_new_password(user: AbstractBaseUser, password: str) -> None:
+    """Set `password` on `user` (unsaved) if AUTH_PASSWORD_VALIDATORS accept it; else a
+    ValidationError on `new_password`, and the user is untouched."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
+    user.set_password(password)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.helpers import ME, REFRESH
+from tests.helpers import ME
 
 pytestmark = pytest.mark.timeout(300)
 

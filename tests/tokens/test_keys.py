@@ -176,7 +176,7 @@ def test_with_hmac_the_key_set_is_empty(api):
 
 
 def test_the_key_set_publishes_public_keys_only(api):
-    (private1, public1), (private2, public2) = rsa_pems(), rsa_pems()
+    (_, public1), (private2, public2) = rsa_pems(), rsa_pems()
     tokens = {"ALGORITHM": "RS256", "SIGNING_KEY": private2, "VERIFYING_KEY": public2,
               "VERIFYING_KEY_FALLBACKS": [public1]}
     with override_settings(TOKENS=tokens):
