@@ -1,7 +1,12 @@
 """Thin views: validate the body, call one service, shape the response."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -314,46 +319,42 @@ COOKIE_PARAMETER = OpenApiParameter(
 )
 
 
+@extend_schema_view(post=extend_schema(
+    request=ObtainSerializer, parameters=[CSRF_PARAMETER],
+    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+               429: THROTTLED, 503: UNAVAILABLE},
+    summary="Log in (cookie mode): the refresh token is set as an HttpOnly cookie, not "
+            "returned.",
+))
 class CookieObtainTokenView(CookieMode, ObtainTokenView):
-    @extend_schema(
-        request=ObtainSerializer, parameters=[CSRF_PARAMETER],
-        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-                   429: THROTTLED, 503: UNAVAILABLE},
-        summary="Log in (cookie mode): the refresh token is set as the HttpOnly "
-                "tokens_refresh cookie, not returned.",
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
+    pass
 
 
+@extend_schema_view(post=extend_schema(
+    request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER, REFRESH_KEY],
+    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+               503: UNAVAILABLE},
+    summary="Rotate the refresh token of the cookie (cookie mode): the cookie is replaced; "
+            "expired on token_reused, token_expired and user_inactive.",
+))
 class CookieRefreshTokenView(CookieMode, RefreshTokenView):
-    @extend_schema(
-        request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER, REFRESH_KEY],
-        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-                   503: UNAVAILABLE},
-        summary="Rotate the refresh token of the tokens_refresh cookie (cookie mode): the "
-                "cookie is replaced; on any 401 it is expired.",
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
+    pass
 
 
+@extend_schema_view(post=extend_schema(
+    request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER],
+    responses={204: None, 400: ERROR, 403: CSRF_FAILED, 503: UNAVAILABLE},
+    summary="Log out (cookie mode): end the cookie's session and expire the cookie.",
+))
 class CookieLogoutView(CookieMode, LogoutView):
-    @extend_schema(
-        request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER],
-        responses={204: None, 403: CSRF_FAILED, 503: UNAVAILABLE},
-        summary="Log out (cookie mode): end the cookie's session and expire the cookie.",
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
+    pass
 
 
+@extend_schema_view(post=extend_schema(
+    request=PasswordChangeSerializer, parameters=[CSRF_PARAMETER, CHANGE_KEY],
+    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
+               429: THROTTLED, 503: UNAVAILABLE},
+    summary="Change the password (cookie mode): the new refresh token replaces the cookie.",
+))
 class CookiePasswordChangeView(CookieMode, PasswordChangeView):
-    @extend_schema(
-        request=PasswordChangeSerializer, parameters=[CSRF_PARAMETER, CHANGE_KEY],
-        responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-                   429: THROTTLED, 503: UNAVAILABLE},
-        summary="Change the password (cookie mode): the new refresh token replaces the cookie.",
-    )
-    def post(self, request: Request) -> Response:
-        return super().post(request)
+    pass

@@ -47,12 +47,18 @@ def expiry(page) -> int:
     return page.evaluate("auth.state.expiresAt")
 
 
-def test_three_tabs_make_one_refresh_per_expiry_and_all_keep_working(context, api):
+def three_logged_in_tabs(context, api) -> list:
+    """Three tabs of one browser on the demo page, logged in through the first."""
     first = open_demo(context, api)
     log_in(first)
     tabs = [first, open_demo(context, api), open_demo(context, api)]
     for tab in tabs[1:]:
         tab.wait_for_function("auth.state.status === 'logged-in'")
+    return tabs
+
+
+def test_three_tabs_make_one_refresh_per_expiry_and_all_keep_working(context, api):
+    tabs = three_logged_in_tabs(context, api)
     refused = requests_to(api, REFRESH_PATH, status=401)  # the first restore(): no cookie yet
     for _ in range(3):  # three expiries
         before = requests_to(api, REFRESH_PATH)
@@ -65,11 +71,8 @@ def test_three_tabs_make_one_refresh_per_expiry_and_all_keep_working(context, ap
 
 
 def test_a_logout_in_one_tab_logs_every_tab_out_and_stops_every_refresh(context, api):
-    first = open_demo(context, api)
-    log_in(first)
-    tabs = [first, open_demo(context, api), open_demo(context, api)]
-    for tab in tabs[1:]:
-        tab.wait_for_function("auth.state.status === 'logged-in'")
+    tabs = three_logged_in_tabs(context, api)
+    first = tabs[0]
     first.click("#logout")
     for tab in tabs[1:]:
         tab.wait_for_function("auth.state.status === 'logged-out'", timeout=1000)
