@@ -33,7 +33,7 @@ class Claims:
     iat: int
     exp: int
     # A refresh token's parent: the jti of the token it replaced ('' for a session's first
-    # token). Lets the store adopt a token whose rotation it lost (see store._ROTATE).
+    # token). Lets the store adopt a token whose rotation it lost (see tokens/store/lua/rotate.lua).
     par: str = ""
 
 

@@ -171,7 +171,7 @@ def test_purge_removes_sessions_of_users_deactivated_behind_the_apps_back(api, u
 
 
 
-# The fields of a session record, as tokens/store.py writes them (checked against a real one).
+# The fields of a session record, as tokens/store/sessions.py writes them (checked against a real one).
 FIELDS = ("uid", "gen", "fp", "cur", "prev", "rot", "exp", "abs", "created", "last", "ua", "ip")
 DAY = 86400
 

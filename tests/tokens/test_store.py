@@ -142,3 +142,24 @@ def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login, redis_conn):
     after = store.rotate(**{**attempt, "jti": "successor", "new_jti": "third"})
     assert (after.outcome, after.jti) == ("rotated", "third")
     assert sessions_in_redis(redis_conn, user) == (1, 1)
+
+
+def test_only_the_store_package_reaches_redis():
+    """One way in to the token cache: a second, unconfigured client is how the system this
+    replaces lost every session. Nothing outside tokens/store/ resolves a cache or a client."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    reach = re.compile(r"\bcaches\[|get_client\(|get_redis_connection|StrictRedis|Redis\(|"
+                       r"from_url\(|\bcache\.(get|set|add|delete)\(")
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("tokens", "accounts", "config")
+        for path in (root / folder).rglob("*.py")
+        if "store" not in path.relative_to(root).parts and reach.search(path.read_text())
+    ]
+    assert offenders == []
+    inside = [path.name for path in (root / "tokens" / "store").glob("*.py")
+              if reach.search(path.read_text())]
+    assert inside == ["connection.py"]

@@ -1,0 +1,233 @@
+"""Sessions: one login, one family of refresh tokens, as a Redis hash; each user has a set
+of their session ids (the index), so that listing or ending one user's sessions costs in
+proportion to that user's sessions. The atomic rules are the Lua scripts in `lua/`."""
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+from tokens.store import scripts
+from tokens.store.connection import connection, text
+from tokens.store.keys import (index_key, reuse_key, session_and_index, session_key,
+                               session_prefix)
+
+# How many re-hashes a session that is not used in between may live through.
+REHASHES_KEPT = 8
+
+
+@dataclass(frozen=True)
+class Session:
+    """A live session as stored."""
+
+    id: str
+    user_id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    absolute_expires_at: datetime
+    user_agent: str
+    ip_address: str
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The result of presenting a refresh token: the successor token's id and times."""
+
+    outcome: Literal["rotated", "replayed", "retried", "reused", "reused_before", "gone",
+                     "stale"]
+    jti: str = ""
+    issued_at_ms: int = 0
+    expires_at: int = 0
+
+
+def create_session(
+    *,
+    user_id: str,
+    session_id: str,
+    jti: str,
+    generation: int,
+    fingerprint: str,
+    now_ms: int,
+    expires_at: int,
+    absolute_expires_at: int,
+    user_agent: str,
+    ip_address: str,
+) -> None:
+    """Store a new session whose current refresh token is `jti`, alive until `expires_at`."""
+    fields = {
+        "uid": user_id, "gen": generation, "fp": fingerprint, "cur": jti, "prev": "",
+        "rot": now_ms, "exp": expires_at, "abs": absolute_expires_at,
+        "created": now_ms, "last": now_ms, "ua": user_agent, "ip": ip_address,
+    }
+    args = [session_id, expires_at * 1000 - now_ms]
+    for name, value in fields.items():
+        args += [name, value]
+    with connection() as (conn, key):
+        scripts.CREATE(keys=session_and_index(key, user_id, session_id), args=args,
+                       client=conn)
+
+
+def rotate(
+    *,
+    user_id: str,
+    session_id: str,
+    jti: str,
+    generation: int,
+    fingerprint: str,
+    new_jti: str,
+    now_ms: int,
+    idle_seconds: int,
+    leeway_ms: int,
+    ip_address: str,
+    parent: str = "",
+    idempotency_key: str = "",
+    retry_window_ms: int = 0,
+    older_fingerprints: tuple[str, ...] = (),
+) -> Rotation:
+    """Spend refresh token `jti` (child of `parent`) for `new_jti`, in one atomic step (see
+    lua/rotate.lua); `idempotency_key` is the hash of the request's key, recorded with it."""
+    args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
+            idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
+    with connection() as (conn, key):
+        args += [session_prefix(key, user_id), " ".join(older_fingerprints)]
+        keys = [*session_and_index(key, user_id, session_id),
+                reuse_key(key, user_id, session_id)]
+        return _rotation(scripts.ROTATE(keys=keys, args=args, client=conn))
+
+
+def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
+              older_fingerprints: tuple[str, ...] = ()) -> bool:
+    """Whether the session exists, at this generation, for this password."""
+    with connection() as (conn, key):
+        gen, fp, fpx = conn.hmget(session_key(key, user_id, session_id), "gen", "fp", "fpx")
+    return (gen is not None and int(gen) == generation
+            and accepts_any(fp, fpx, (fingerprint, *older_fingerprints)))
+
+
+def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
+    """End one session (only at `generation`, when given); True if it was live."""
+    args = [session_id, "" if generation is None else generation]
+    with connection() as (conn, key):
+        args.append(session_prefix(key, user_id))
+        return bool(scripts.REVOKE(keys=session_and_index(key, user_id, session_id),
+                                   args=args, client=conn))
+
+
+def restart(
+    *,
+    user_id: str,
+    session_id: str,
+    generation: int,
+    fingerprint: str,
+    new_jti: str,
+    now_ms: int,
+    idle_seconds: int,
+    idempotency_key: str = "",
+    previous_fingerprint: str = "",
+) -> Rotation:
+    """Move a session from `generation` to the next, with `new_jti` as its only current
+    refresh token and the new password's fingerprint, and end the user's other sessions
+    (see lua/restart.lua for a retry with `idempotency_key`, a hash, and
+    `previous_fingerprint`)."""
+    with connection() as (conn, key):
+        others = [sid for sid in map(text, conn.smembers(index_key(key, user_id)))
+                  if sid != session_id]
+        keys = session_and_index(key, user_id, session_id) + [
+            session_key(key, user_id, sid) for sid in others]
+        args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
+                idle_seconds, idempotency_key, previous_fingerprint,
+                session_prefix(key, user_id), *others]
+        return _rotation(scripts.RESTART(keys=keys, args=args, client=conn))
+
+
+def is_change_retry(*, user_id: str, session_id: str, generation: int, idempotency_key: str
+                    ) -> bool:
+    """Whether the session left `generation` by a password change made with this key (a
+    hash), and has not rotated since: a request repeating that change."""
+    with connection() as (conn, key):
+        gen, mark = conn.hmget(session_key(key, user_id, session_id), "gen", "chg")
+    return (gen is not None and int(gen) == generation + 1
+            and text(mark) == f"{generation}:{idempotency_key}")
+
+
+def add_fingerprint(*, user_id: str, old: str, new: str,
+                    older_fingerprints: tuple[str, ...] = ()) -> int:
+    """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
+    the same hash under fallback keys) accept `new` too (a re-hash of the same password);
+    returns how many sessions."""
+    with connection() as (conn, key):
+        session_ids = map(text, conn.smembers(index_key(key, user_id)))
+        keys = [session_key(key, user_id, sid) for sid in session_ids]
+        args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
+        return int(scripts.REHASH(keys=keys, args=args, client=conn)) if keys else 0
+
+
+def revoke_all(*, user_id: str) -> int:
+    """End every session of a user; returns how many were live."""
+    with connection() as (conn, key):
+        index = index_key(key, user_id)
+        session_ids = [text(sid) for sid in conn.smembers(index)]
+        if not session_ids:
+            return 0
+        pipe = conn.pipeline(transaction=True)
+        for sid in session_ids:
+            pipe.delete(session_key(key, user_id, sid))
+        # Only the ids read above: a session created meanwhile stays listed.
+        pipe.srem(index, *session_ids)
+        return sum(pipe.execute()[:-1])
+
+
+def list_sessions(*, user_id: str, fingerprint: str,
+                  older_fingerprints: tuple[str, ...] = ()) -> list[Session]:
+    """The user's live sessions, newest first; drops index entries whose session is gone."""
+    with connection() as (conn, key):
+        index = index_key(key, user_id)
+        session_ids = [text(sid) for sid in conn.smembers(index)]
+        if not session_ids:
+            return []
+        pipe = conn.pipeline(transaction=False)
+        for sid in session_ids:
+            pipe.hgetall(session_key(key, user_id, sid))
+        records = dict(zip(session_ids, pipe.execute()))
+        stale = [sid for sid, record in records.items() if not record]
+        if stale:
+            conn.srem(index, *stale)
+    sessions = [
+        _session(sid, user_id, record)
+        for sid, record in records.items()
+        # A session from before the last password change is dead (refused on use).
+        if record and accepts_any(record[b"fp"], record.get(b"fpx"),
+                                  (fingerprint, *older_fingerprints))
+    ]
+    return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+
+def accepts_any(fp: bytes | None, fpx: bytes | None, fingerprints: tuple[str, ...]) -> bool:
+    """Whether a session accepts any of `fingerprints` (see lua/lib/accepts.lua)."""
+    known = {text(fp), *text(fpx).split()} - {""}
+    return any(fingerprint in known for fingerprint in fingerprints)
+
+
+def _rotation(reply: list) -> Rotation:
+    outcome, *rest = (text(item) for item in reply)
+    if not rest:
+        return Rotation(outcome)
+    successor, issued_at_ms, expires_at = rest
+    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
+
+
+def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:
+    return Session(
+        id=session_id,
+        user_id=user_id,
+        created_at=_datetime(int(record[b"created"]) / 1000),
+        last_used_at=_datetime(int(record[b"last"]) / 1000),
+        expires_at=_datetime(int(record[b"exp"])),
+        absolute_expires_at=_datetime(int(record[b"abs"])),
+        user_agent=text(record[b"ua"]),
+        ip_address=text(record[b"ip"]),
+    )
+
+
+def _datetime(epoch_seconds: float) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
