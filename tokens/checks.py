@@ -71,6 +71,10 @@ def check_token_cache(app_configs=None, **kwargs) -> list[Error]:
     return []
 
 
+MINIMUM_DURATIONS = {"ROTATION_LEEWAY": timedelta(0), "RETRY_WINDOW": timedelta(0),
+                     "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=1)}
+
+
 @register()
 def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
     """TOKENS must name known keys with values of the right kind."""
@@ -81,7 +85,7 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
                             hint="See the configuration table in README.md.", id="tokens.E006"))
     for name in DURATIONS:
         value = getattr(token_settings, name)
-        minimum = timedelta(0) if name in ("ROTATION_LEEWAY", "RETRY_WINDOW") else timedelta(seconds=1)
+        minimum = MINIMUM_DURATIONS.get(name, timedelta(seconds=1))
         if not isinstance(value, timedelta) or value < minimum:
             errors.append(Error(f"TOKENS[{name!r}] must be a timedelta of at least {minimum}.",
                                 id="tokens.E007"))
@@ -99,6 +103,16 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
             f"the minimum for {algorithm}.",
             hint="Use a longer random key, or leave it unset to derive one from SECRET_KEY.",
             id="tokens.E009"))
+    acks = token_settings.REPLICA_ACKS
+    if type(acks) is not int or acks < 0:
+        errors.append(Error("TOKENS['REPLICA_ACKS'] must be a whole number of replicas (0: "
+                            "do not wait for replicas).", id="tokens.E012"))
+    elif acks and not _waits_within_socket_timeout():
+        errors.append(Error(
+            "TOKENS['REPLICA_ACK_TIMEOUT'] is not shorter than the token cache's "
+            "SOCKET_TIMEOUT: a write waiting for its replicas would time out as an outage.",
+            hint="Keep REPLICA_ACK_TIMEOUT well below SOCKET_TIMEOUT (e.g. 250 ms and 0.5 s).",
+            id="tokens.E013"))
     for name in RATES:
         try:
             rate = parse_rate(getattr(token_settings, name))
@@ -109,6 +123,14 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
                                 hint="Use 'N/s', 'N/m', 'N/h' or 'N/d', or None for no limit.",
                                 id="tokens.E011"))
     return errors
+
+
+def _waits_within_socket_timeout() -> bool:
+    config = settings.CACHES.get(token_settings.CACHE_ALIAS, {})
+    socket_timeout = config.get("OPTIONS", {}).get("SOCKET_TIMEOUT")
+    wait = token_settings.REPLICA_ACK_TIMEOUT
+    return (socket_timeout is None or not isinstance(wait, timedelta)
+            or wait.total_seconds() < float(socket_timeout))
 
 
 def _asymmetric_key_errors(algorithm: str) -> list[Error]:

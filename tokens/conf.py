@@ -20,6 +20,11 @@ DEFAULTS: dict[str, Any] = {
     # learnt a spent token and its key could use them.
     "RETRY_WINDOW": timedelta(minutes=15),
     "CACHE_ALIAS": "default",
+    # Replicas that must hold a write (login, rotation, revocation) before it is answered:
+    # the store waits (Redis WAIT, on the write's own connection) up to REPLICA_ACK_TIMEOUT
+    # (shorter than the cache's SOCKET_TIMEOUT), and answers 503 with fewer; the client's retry then finds the write (see README).
+    "REPLICA_ACKS": 0,
+    "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=250),
     "SIGNING_KEY": None,  # None: derived from SECRET_KEY (HMAC algorithms only)
     "VERIFYING_KEY": None,  # the public key (PEM), for RS* and EdDSA
     # Retired keys that still verify (see tokens.keys): HMAC keys, when SIGNING_KEY is given
@@ -56,6 +61,7 @@ DURATIONS = (
     "ROTATION_LEEWAY",
     "RETRY_WINDOW",
     "DEVICE_COOKIE_AGE",
+    "REPLICA_ACK_TIMEOUT",
 )
 
 RATES = ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE",

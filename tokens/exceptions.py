@@ -94,6 +94,11 @@ class StoreUnavailable(TokenServiceError):
     message = "The token store is unavailable. Try again shortly."
 
 
+class ReplicasBehind(StoreUnavailable):
+    """Fewer replicas than TOKENS["REPLICA_ACKS"] acknowledged a write in time: the write
+    stands on the primary, and the client's retry finds it."""
+
+
 class StoreMisconfigured(StoreUnavailable):
     """The configured token cache would lose tokens silently; nothing is stored in it."""
 

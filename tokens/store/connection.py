@@ -8,10 +8,11 @@ from typing import NoReturn
 from django.core.cache import InvalidCacheBackendError, caches
 from django_redis.cache import RedisCache
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError, RedisError
 
 from tokens.conf import token_settings
-from tokens.exceptions import StoreMisconfigured, StoreUnavailable
+from tokens.exceptions import ReplicasBehind, StoreMisconfigured, StoreUnavailable
 from tokens.store.keys import KeyFunc
 
 logger = logging.getLogger("tokens.store")
@@ -26,6 +27,36 @@ def connection() -> Iterator[tuple[Redis, KeyFunc]]:
     except RedisError as exc:
         logger.error("Token store unavailable: %s: %s", type(exc).__name__, exc)
         raise StoreUnavailable() from exc
+
+
+def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object:
+    """Run a script that writes, and with TOKENS["REPLICA_ACKS"] wait (WAIT, on the same
+    connection, so it counts this write) until that many replicas hold it, else raise
+    ReplicasBehind (a 503). The write stands on the primary: a retry of the request finds
+    it, as after a lost reply (see lua/rotate.lua), so a failover cannot lose it unseen."""
+    acks = token_settings.REPLICA_ACKS
+    if not acks:
+        return script(keys=keys, args=args, client=conn)
+    timeout_ms = max(int(token_settings.REPLICA_ACK_TIMEOUT.total_seconds() * 1000), 1)
+    try:
+        reply, acked = _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms)
+    except NoScriptError:  # a new or flushed Redis: load it and run again (it did not run)
+        conn.script_load(script.script)
+        reply, acked = _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms)
+    if acked < acks:
+        logger.error("Token store: %d of %d replicas acknowledged a write within %d ms.",
+                     acked, acks, timeout_ms)
+        raise ReplicasBehind()
+    return reply
+
+
+def _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms) -> list:
+    # EVALSHA itself, not the Script on a pipeline: that would first ask SCRIPT EXISTS, one
+    # more round trip on every write.
+    pipe = conn.pipeline(transaction=False)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+    pipe.wait(acks, timeout_ms)
+    return pipe.execute()
 
 
 def text(value: bytes | str | None) -> str:

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from tokens.store import scripts
-from tokens.store.connection import connection, text
+from tokens.exceptions import ReplicasBehind
+from tokens.store.connection import connection, text, write
 from tokens.store.keys import (index_key, reuse_key, session_and_index, session_key,
                                session_prefix)
 
@@ -63,8 +64,13 @@ def create_session(
     for name, value in fields.items():
         args += [name, value]
     with connection() as (conn, key):
-        scripts.CREATE(keys=session_and_index(key, user_id, session_id), args=args,
-                       client=conn)
+        keys = session_and_index(key, user_id, session_id)
+        try:
+            write(scripts.CREATE, conn, keys=keys, args=args)
+        except ReplicasBehind:
+            # No one will ever hold its tokens: do not list it for weeks as a login.
+            scripts.REVOKE(keys=keys, args=[session_id, "", ""], client=conn)
+            raise
 
 
 def rotate(
@@ -92,7 +98,7 @@ def rotate(
         args += [session_prefix(key, user_id), " ".join(older_fingerprints)]
         keys = [*session_and_index(key, user_id, session_id),
                 reuse_key(key, user_id, session_id)]
-        return _rotation(scripts.ROTATE(keys=keys, args=args, client=conn))
+        return _rotation(write(scripts.ROTATE, conn, keys=keys, args=args))
 
 
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
@@ -109,8 +115,8 @@ def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> b
     args = [session_id, "" if generation is None else generation]
     with connection() as (conn, key):
         args.append(session_prefix(key, user_id))
-        return bool(scripts.REVOKE(keys=session_and_index(key, user_id, session_id),
-                                   args=args, client=conn))
+        keys = session_and_index(key, user_id, session_id)
+        return bool(write(scripts.REVOKE, conn, keys=keys, args=args))
 
 
 def restart(
@@ -137,7 +143,7 @@ def restart(
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
                 idle_seconds, idempotency_key, previous_fingerprint,
                 session_prefix(key, user_id), *others]
-        return _rotation(scripts.RESTART(keys=keys, args=args, client=conn))
+        return _rotation(write(scripts.RESTART, conn, keys=keys, args=args))
 
 
 def is_change_retry(*, user_id: str, session_id: str, generation: int, idempotency_key: str
@@ -159,7 +165,7 @@ def add_fingerprint(*, user_id: str, old: str, new: str,
         session_ids = map(text, conn.smembers(index_key(key, user_id)))
         keys = [session_key(key, user_id, sid) for sid in session_ids]
         args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
-        return int(scripts.REHASH(keys=keys, args=args, client=conn)) if keys else 0
+        return int(write(scripts.REHASH, conn, keys=keys, args=args)) if keys else 0
 
 
 def revoke_all(*, user_id: str) -> int:
@@ -169,12 +175,8 @@ def revoke_all(*, user_id: str) -> int:
         session_ids = [text(sid) for sid in conn.smembers(index)]
         if not session_ids:
             return 0
-        pipe = conn.pipeline(transaction=True)
-        for sid in session_ids:
-            pipe.delete(session_key(key, user_id, sid))
-        # Only the ids read above: a session created meanwhile stays listed.
-        pipe.srem(index, *session_ids)
-        return sum(pipe.execute()[:-1])
+        keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
+        return int(write(scripts.REVOKE_ALL, conn, keys=keys, args=session_ids))
 
 
 def list_sessions(*, user_id: str, fingerprint: str,

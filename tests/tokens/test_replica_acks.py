@@ -1,0 +1,176 @@
+"""TOKENS["REPLICA_ACKS"]: a write is answered only once a replica holds it. A replica that
+falls behind turns writes into 503s, and the client's retry of the same request, once the
+replica is back, gets the same session going: nothing lost, no one logged out."""
+
+import signal
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tests.helpers import (LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, assert_error,
+                           caches_at, me, session_keys)
+from tests.servers import RedisServer
+
+pytestmark = pytest.mark.django_db
+
+ACKS = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=100)}
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """A primary and one replica of it, the replica in sync."""
+    primary = RedisServer.start()
+    replica = None
+    try:
+        replica = RedisServer.start("--replicaof", "127.0.0.1", str(primary.port))
+        conn = redis.Redis(port=primary.port)
+        for _ in range(200):
+            if conn.info("replication").get("connected_slaves") == 1 and \
+                    redis.Redis(port=replica.port).info("replication")[
+                        "master_link_status"] == "up":
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the replica did not sync")
+        yield primary, replica
+    finally:
+        if replica is not None:
+            replica.stop()
+        primary.stop()
+
+
+@pytest.fixture
+def primary_conn(pair):
+    primary, replica = pair
+    conn = redis.Redis(port=primary.port)
+    conn.flushdb()
+    with override_settings(CACHES=caches_at(primary.url), TOKENS=ACKS):
+        yield conn
+    replica.process.send_signal(signal.SIGCONT)  # should a test fail while it is paused
+
+
+class paused:
+    """The replica stopped (SIGSTOP): it stays connected but acknowledges nothing."""
+
+    def __init__(self, replica: RedisServer):
+        self.replica = replica
+
+    def __enter__(self):
+        self.replica.process.send_signal(signal.SIGSTOP)
+
+    def __exit__(self, *exc):
+        self.replica.process.send_signal(signal.SIGCONT)
+        primary_port = int(self.replica.args[self.replica.args.index("--replicaof") + 2])
+        conn = redis.Redis(port=primary_port)
+        # Bounded: until the replica has caught up with everything the primary wrote.
+        for _ in range(100):
+            if conn.wait(1, 100) == 1:
+                return
+        raise RuntimeError("the replica did not catch up")
+
+
+def keyed_refresh(api, token: str, key: str):
+    return api.post(REFRESH, {"refresh_token": token}, format="json",
+                    HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_with_a_replica_in_step_logins_and_refreshes_answer_as_usual(api, user, login, primary_conn,
+                                                              pair):
+    _, replica = pair
+    pair_of_tokens = login(user)
+    # The login's session is on the replica before the login was answered.
+    assert session_keys(redis.Redis(port=replica.port))
+    renewed = keyed_refresh(api, pair_of_tokens["refresh_token"], str(uuid.uuid4()))
+    assert renewed.status_code == 200
+    assert me(api, renewed.json()["access_token"]).status_code == 200
+
+
+def test_a_rotation_a_replica_did_not_acknowledge_is_a_503_and_its_retry_goes_on(
+        api, user, login, primary_conn, pair):
+    _, replica = pair
+    first = login(user)
+    key = str(uuid.uuid4())
+    with paused(replica):
+        assert_error(keyed_refresh(api, first["refresh_token"], key), 503,
+                     "token_store_unavailable")
+        # Reading needs no replica: the access token still works meanwhile.
+        assert me(api, first["access_token"]).status_code == 200
+    retry = keyed_refresh(api, first["refresh_token"], key)
+    assert retry.status_code == 200, retry.content
+    assert me(api, retry.json()["access_token"]).status_code == 200
+    assert keyed_refresh(api, retry.json()["refresh_token"], str(uuid.uuid4())).status_code == 200
+
+
+def test_a_login_a_replica_did_not_acknowledge_leaves_no_session(api, user, primary_conn, pair):
+    _, replica = pair
+    with paused(replica):
+        response = api.post(OBTAIN, {"username": user.username, "password": PASSWORD},
+                            format="json")
+        assert_error(response, 503, "token_store_unavailable")
+    assert session_keys(primary_conn) == []  # no ghost login listed for weeks
+    assert api.post(OBTAIN, {"username": user.username, "password": PASSWORD},
+                    format="json").status_code == 200
+
+
+def test_a_logout_a_replica_did_not_acknowledge_is_a_503_and_its_retry_ends_it(
+        api, user, login, primary_conn, pair):
+    _, replica = pair
+    tokens = login(user)
+    with paused(replica):
+        assert_error(api.post(LOGOUT, {"refresh_token": tokens["refresh_token"]},
+                              format="json"), 503, "token_store_unavailable")
+    assert api.post(LOGOUT, {"refresh_token": tokens["refresh_token"]},
+                    format="json").status_code == 204
+    assert_error(me(api, tokens["access_token"]), 401, "session_revoked")
+    assert session_keys(redis.Redis(port=replica.port)) == []
+
+
+def test_a_password_change_a_replica_did_not_acknowledge_is_retried_to_the_same_end(
+        api, user, login, primary_conn, pair):
+    _, replica = pair
+    tokens = login(user)
+    other = login(user)
+    body = {"old_password": PASSWORD, "new_password": "a new and long passphrase 42"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}",
+            "HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+    with paused(replica):
+        assert_error(api.post(PASSWORD_URL, body, format="json", **auth), 503,
+                     "token_store_unavailable")
+    retry = api.post(PASSWORD_URL, body, format="json", **auth)
+    assert retry.status_code == 200, retry.content
+    assert me(api, retry.json()["access_token"]).status_code == 200
+    assert_error(me(api, other["access_token"]), 401, "session_revoked")
+
+
+def test_without_a_replica_every_write_is_a_503_never_a_logout(api, user, login, pair):
+    # REPLICA_ACKS set on a Redis with no replica: refused loudly, and nothing is lost.
+    primary, _ = pair
+    lone = RedisServer.start()
+    try:
+        with override_settings(CACHES=caches_at(lone.url)):
+            tokens = login(user)
+            with override_settings(TOKENS=ACKS):
+                assert_error(api.post(REFRESH, {"refresh_token": tokens["refresh_token"]},
+                                      format="json"), 503, "token_store_unavailable")
+            # Switched off again, the same token's retry (inside the leeway) goes on.
+            assert api.post(REFRESH, {"refresh_token": tokens["refresh_token"]},
+                            format="json").status_code == 200
+    finally:
+        lone.stop()
+
+
+def test_an_ack_timeout_as_long_as_the_socket_timeout_is_refused_by_the_checks():
+    with override_settings(TOKENS={"REPLICA_ACKS": 1,
+                                   "REPLICA_ACK_TIMEOUT": timedelta(seconds=5)}):
+        with pytest.raises(SystemCheckError, match="tokens.E013"):
+            call_command("check")
+    for acks in (-1, "1", 1.0, True):
+        with override_settings(TOKENS={"REPLICA_ACKS": acks}):
+            with pytest.raises(SystemCheckError, match="tokens.E012"):
+                call_command("check")
