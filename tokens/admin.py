@@ -1,73 +1,153 @@
-"""Sessions in the Django admin: a panel on the user change page, and a changelist action.
+"""Sessions in the Django admin: a Sessions page per user, linked from the user's change page,
+with Django's confirmation step before every revoke-all (the page's and the changelist action).
 
 Seeing or revoking sessions takes the permission to change the user, as editing does.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.text import capfirst
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tokens import services
 from tokens.exceptions import SessionNotFound, StoreUnavailable
 
 STORE_DOWN = "The token store is unavailable: nothing was revoked. Try again shortly."
+SHORT_ID = 8  # characters of a session id the admin shows and writes to the history
+
+
+def short_id(session_id: str) -> str:
+    """The start of a session id, as the Sessions page shows it and the history records it."""
+    return session_id[:SHORT_ID]
+
+
+def _rows(sessions) -> list[dict]:
+    return [{"session": session, "short_id": short_id(session.id)} for session in sessions]
 
 
 class UserSessionsAdminMixin:
     """Mix into the user ModelAdmin (before admin.ModelAdmin)."""
 
     change_form_template = "admin/tokens/user_change_form.html"
+    sessions_template = "admin/tokens/user_sessions.html"
+    revoke_confirmation_template = "admin/tokens/revoke_sessions_confirmation.html"
     actions = ["revoke_all_sessions"]
 
     def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_revoke_sessions"
-        view = self.admin_site.admin_view(require_POST(self.revoke_sessions_view))
-        return [path("<path:object_id>/sessions/revoke/", view, name=name), *super().get_urls()]
+        def url(route, view, name):
+            return path(f"<path:object_id>/sessions/{route}", self.admin_site.admin_view(view),
+                        name=f"{self.opts.app_label}_{self.opts.model_name}_{name}")
+
+        return [
+            url("", self.sessions_view, "sessions"),
+            url("revoke/", require_POST(self.revoke_session_view), "revoke_session"),
+            url("revoke-all/", self.revoke_all_view, "revoke_all_sessions"),
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         user = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {})}
         if user is not None and self.has_change_permission(request, user):
-            context["show_token_sessions"] = True
+            context["sessions_url"] = self._sessions_url(user)
             try:
-                context["token_sessions"] = services.list_sessions(user=user)
+                context["sessions_count"] = len(services.list_sessions(user=user))
             except StoreUnavailable:
-                context["token_store_unavailable"] = True
+                pass  # the link still leads to the Sessions page, which says why
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    def revoke_sessions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def sessions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        user = self._user_to_manage(request, object_id)
+        try:
+            rows, unavailable = _rows(services.list_sessions(user=user)), False
+        except StoreUnavailable:
+            rows, unavailable = [], True
+        return self._render(request, self.sessions_template, user, f"Sessions of {user}",
+                            rows=rows, store_unavailable=unavailable)
+
+    def revoke_session_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        user = self._user_to_manage(request, object_id)
+        session_id = request.POST.get("session", "")
+        session = short_id(session_id)
+        try:
+            services.revoke_session(user=user, session_id=session_id)
+            self.log_change(request, user, f"Revoked session {session}.")
+            self.message_user(request, f"Revoked session {session} of {user}.", messages.SUCCESS)
+        except SessionNotFound:
+            self.message_user(request, "That session had already ended.", messages.WARNING)
+        except StoreUnavailable:
+            self.message_user(request, STORE_DOWN, messages.ERROR)
+        return HttpResponseRedirect(self._sessions_url(user))
+
+    def revoke_all_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Django's delete confirmation, for sessions: GET asks, POST revokes."""
+        user = self._user_to_manage(request, object_id)
+        try:
+            if request.method == "POST":
+                self._report(request, {user: self._revoke_all(request, user)})
+                return HttpResponseRedirect(self._sessions_url(user))
+            targets = [(user, _rows(services.list_sessions(user=user)))]
+        except StoreUnavailable:
+            self.message_user(request, STORE_DOWN, messages.ERROR)
+            return HttpResponseRedirect(self._sessions_url(user))
+        return self._render(request, self.revoke_confirmation_template, user, "Are you sure?",
+                            targets=targets, cancel_url=self._sessions_url(user))
+
+    @admin.action(description="Revoke all sessions of selected users", permissions=["change"])
+    def revoke_all_sessions(self, request: HttpRequest, queryset):
+        """Like Django's delete_selected: a confirmation page first, the revocation on "post"."""
+        try:
+            if request.POST.get("post"):
+                self._report(request, {user: self._revoke_all(request, user) for user in queryset})
+                return None
+            targets = [(user, _rows(services.list_sessions(user=user))) for user in queryset]
+        except StoreUnavailable:
+            self.message_user(request, STORE_DOWN, messages.ERROR)
+            return None
+        return self._render(request, self.revoke_confirmation_template, None, "Are you sure?",
+                            targets=targets, queryset=queryset,
+                            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+                            cancel_url=reverse(f"admin:{self._info()}_changelist"))
+
+    def _revoke_all(self, request: HttpRequest, user) -> int:
+        count = services.revoke_all_sessions(user_id=user.pk)
+        if count:  # nothing revoked, nothing to record
+            self.log_change(request, user, f"Revoked all sessions ({count}).")
+        return count
+
+    def _report(self, request: HttpRequest, counts: dict) -> None:
+        total, users = sum(counts.values()), [user for user, n in counts.items() if n]
+        if not total:
+            self.message_user(request, "No live sessions: nothing was revoked.", messages.INFO)
+            return
+        sessions = ngettext("%d session", "%d sessions", total) % total
+        whose = users[0] if len(users) == 1 else f"{len(users)} users"
+        self.message_user(request, f"Revoked {sessions} of {whose}.", messages.SUCCESS)
+
+    def _user_to_manage(self, request: HttpRequest, object_id: str):
         user = self.get_object(request, unquote(object_id))
         if user is None:
             raise Http404
         if not self.has_change_permission(request, user):
             raise PermissionDenied
-        session_id = request.POST.get("session", "")
-        try:
-            if session_id:
-                services.revoke_session(user=user, session_id=session_id)
-                self.log_change(request, user, f"Revoked session {session_id}.")
-                self.message_user(request, f"Revoked 1 session of {user}.", messages.SUCCESS)
-            else:
-                self._revoke_all(request, user)
-        except SessionNotFound:
-            self.message_user(request, "That session had already ended.", messages.WARNING)
-        except StoreUnavailable:
-            self.message_user(request, STORE_DOWN, messages.ERROR)
-        info = self.opts.app_label, self.opts.model_name
-        return HttpResponseRedirect(reverse(f"admin:{info[0]}_{info[1]}_change", args=[user.pk]))
+        return user
 
-    @admin.action(description="Revoke all sessions of selected users", permissions=["change"])
-    def revoke_all_sessions(self, request: HttpRequest, queryset) -> None:
-        try:
-            for user in queryset:
-                self._revoke_all(request, user)
-        except StoreUnavailable:
-            self.message_user(request, STORE_DOWN, messages.ERROR)
+    def _render(self, request, template, user, title, **context) -> TemplateResponse:
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, {
+            **self.admin_site.each_context(request), "title": title, "subtitle": None,
+            "opts": self.opts, "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "object": user, **context,
+        })
 
-    def _revoke_all(self, request: HttpRequest, user) -> None:
-        count = services.revoke_all_sessions(user_id=user.pk)
-        self.log_change(request, user, f"Revoked all sessions ({count}).")
-        self.message_user(request, f"Revoked {count} session(s) of {user}.", messages.SUCCESS)
+    def _info(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}"
+
+    def _sessions_url(self, user) -> str:
+        return reverse(f"admin:{self._info()}_sessions", args=[user.pk])

@@ -21,8 +21,19 @@ def change_url(user):
     return f"/admin/accounts/user/{user.pk}/change/"
 
 
+def sessions_url(user):
+    return f"/admin/accounts/user/{user.pk}/sessions/"
+
+
 def revoke_url(user):
     return f"/admin/accounts/user/{user.pk}/sessions/revoke/"
+
+
+def revoke_all_url(user):
+    return f"/admin/accounts/user/{user.pk}/sessions/revoke-all/"
+
+
+CHANGELIST = "/admin/accounts/user/"
 
 
 def current_session_id(api, pair):
@@ -30,54 +41,108 @@ def current_session_id(api, pair):
     return next(s["id"] for s in sessions.json() if s["current"])
 
 
-def test_change_page_lists_live_sessions(admin_client, user, login):
-    login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.9.8.7")
-    page = admin_client.get(change_url(user))
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_change_page_links_to_the_sessions_page_with_their_count(admin_client, user, login):
+    login(user)
+    login(user)
+    html = admin_client.get(change_url(user)).content.decode()
+    assert f'<a href="{sessions_url(user)}">Sessions (2)</a>' in html
+
+
+def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_client, api, user,
+                                                                      login):
+    pair = login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.9.8.7")
+    target = current_session_id(api, pair)
+    page = admin_client.get(sessions_url(user))
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'id="token-sessions"' in html
     assert "Firefox/140" in html and "10.9.8.7" in html
-    assert "Revoke all sessions" in html
-    assert len(page.context["token_sessions"]) == 1
+    assert f"<code>{target[:8]}</code>" in html and target not in html.replace(
+        f'value="{target}"', "")
+    created = page.context["rows"][0]["session"].created_at
+    assert created.strftime("%Y-%m-%d %H:%M:%S UTC") in html
+    assert f'aria-label="Revoke session {target[:8]}"' in html
+    assert revoke_all_url(user) in html
 
 
-def test_change_page_without_sessions_says_so(admin_client, user):
-    assert "No live sessions." in admin_client.get(change_url(user)).content.decode()
+def test_sessions_page_without_sessions_says_so(admin_client, user):
+    html = admin_client.get(sessions_url(user)).content.decode()
+    assert "No live sessions." in html and revoke_all_url(user) not in html
 
 
-def test_revoking_one_session_ends_it_and_is_logged(admin_client, api, user, login):
+def test_revoking_one_session_ends_it_and_is_logged_with_its_short_id(admin_client, api, user,
+                                                                     login):
     first, second = login(user), login(user)
     target = current_session_id(api, first)
     response = admin_client.post(revoke_url(user), {"session": target}, follow=True)
-    assert response.redirect_chain[-1][0] == change_url(user)
-    assert "Revoked 1 session" in response.content.decode()
+    assert response.redirect_chain[-1][0] == sessions_url(user)
+    assert messages_of(response) == [f"Revoked session {target[:8]} of alice."]
     assert_error(refresh(api, first["refresh_token"]), 401, "session_revoked")
     assert_error(me(api, first["access_token"]), 401, "session_revoked")
     assert refresh(api, second["refresh_token"]).status_code == 200
     entry = LogEntry.objects.get(object_id=str(user.pk))
-    assert target in entry.get_change_message()
+    assert entry.get_change_message() == f"Revoked session {target[:8]}."
 
 
-def test_revoke_all_from_the_change_page(admin_client, api, user, login):
+def test_revoke_all_asks_first_and_changes_nothing_until_confirmed(admin_client, api, user,
+                                                                 login):
+    pair = login(user, HTTP_USER_AGENT="Firefox/140")
+    page = admin_client.get(revoke_all_url(user))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Are you sure" in html and "Firefox/140" in html
+    assert current_session_id(api, pair)[:8] in html
+    assert refresh(api, pair["refresh_token"]).status_code == 200
+    assert not LogEntry.objects.exists()
+
+
+def test_confirmed_revoke_all_ends_every_session_and_is_logged(admin_client, api, user, login):
     pairs = [login(user) for _ in range(3)]
-    response = admin_client.post(revoke_url(user), follow=True)
-    assert "Revoked 3 session(s)" in response.content.decode()
+    response = admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
+    assert response.redirect_chain[-1][0] == sessions_url(user)
+    assert messages_of(response) == ["Revoked 3 sessions of alice."]
     for pair in pairs:
         assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
         assert_error(me(api, pair["access_token"]), 401, "session_revoked")
-    assert "Revoked all sessions (3)" in LogEntry.objects.get().get_change_message()
+    assert LogEntry.objects.get().get_change_message() == "Revoked all sessions (3)."
 
 
-def test_changelist_action_revokes_selected_users_only(admin_client, api, user, make_user, login):
+def test_revoke_all_with_nothing_to_revoke_writes_no_history(admin_client, user, make_user):
+    response = admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
+    assert messages_of(response) == ["No live sessions: nothing was revoked."]
+    bob = make_user(username="bob")
+    admin_client.post(CHANGELIST, {"action": "revoke_all_sessions", "post": "yes",
+                                   "_selected_action": [user.pk, bob.pk]})
+    assert not LogEntry.objects.exists()
+
+
+def test_changelist_action_asks_first(admin_client, api, user, make_user, login):
+    bob = make_user(username="bob")
+    alice_pair = login(user, HTTP_USER_AGENT="Firefox/140")
+    page = admin_client.post(
+        CHANGELIST, {"action": "revoke_all_sessions", "_selected_action": [user.pk, bob.pk]})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Are you sure" in html and "Firefox/140" in html and "bob" in html
+    assert html.count('name="_selected_action"') == 2 and 'name="post"' in html
+    assert refresh(api, alice_pair["refresh_token"]).status_code == 200
+    assert not LogEntry.objects.exists()
+
+
+def test_confirmed_changelist_action_revokes_selected_users_only(admin_client, api, user,
+                                                               make_user, login):
     bob, carol = make_user(username="bob"), make_user(username="carol")
     alice_pair, bob_pair, carol_pair = login(user), login(bob), login(carol)
     response = admin_client.post(
-        "/admin/accounts/user/",
-        {"action": "revoke_all_sessions", "_selected_action": [user.pk, bob.pk]},
+        CHANGELIST,
+        {"action": "revoke_all_sessions", "post": "yes", "_selected_action": [user.pk, bob.pk]},
         follow=True,
     )
     assert response.status_code == 200
-    assert "Revoked 1 session(s) of alice" in response.content.decode()
+    assert messages_of(response) == ["Revoked 2 sessions of 2 users."]
     for pair in (alice_pair, bob_pair):
         assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
     assert refresh(api, carol_pair["refresh_token"]).status_code == 200
@@ -97,22 +162,26 @@ def test_view_only_staff_see_no_sessions_and_cannot_revoke(viewer_client, api, u
     pair = login(user)
     page = viewer_client.get(change_url(user))
     assert page.status_code == 200
-    assert 'id="token-sessions"' not in page.content.decode()
-    assert viewer_client.post(revoke_url(user)).status_code == 403
-    action_form = viewer_client.get("/admin/accounts/user/").context["action_form"]
+    assert sessions_url(user) not in page.content.decode()
+    assert viewer_client.get(sessions_url(user)).status_code == 403
+    assert viewer_client.get(revoke_all_url(user)).status_code == 403
+    assert viewer_client.post(revoke_all_url(user), {"post": "yes"}).status_code == 403
+    assert viewer_client.post(revoke_url(user), {"session": "x"}).status_code == 403
+    action_form = viewer_client.get(CHANGELIST).context["action_form"]
     choices = dict(action_form.fields["action"].choices) if action_form else {}
     assert "revoke_all_sessions" not in choices
     assert refresh(api, pair["refresh_token"]).status_code == 200
 
 
-def test_anonymous_is_sent_to_the_admin_login(client, user):
-    response = client.post(revoke_url(user))
+@pytest.mark.parametrize("url", [sessions_url, revoke_url, revoke_all_url])
+def test_anonymous_is_sent_to_the_admin_login(client, user, url):
+    response = client.post(url(user))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
 def test_revoking_an_ended_session_says_so(admin_client, user):
     response = admin_client.post(revoke_url(user), {"session": "gone"}, follow=True)
-    assert "already ended" in response.content.decode()
+    assert messages_of(response) == ["That session had already ended."]
     assert not LogEntry.objects.exists()
 
 
@@ -122,11 +191,19 @@ def test_revoke_needs_post(admin_client, user):
 
 def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
     with override_settings(CACHES=unreachable_caches()):
-        page = admin_client.get(change_url(user))
+        assert 'Sessions</a>' in admin_client.get(change_url(user)).content.decode()
+        page = admin_client.get(sessions_url(user))
         assert page.status_code == 200
         assert "token store is unavailable" in page.content.decode()
-        response = admin_client.post(revoke_url(user), follow=True)
-        assert "nothing was revoked" in response.content.decode()
+        for response in (
+            admin_client.get(revoke_all_url(user), follow=True),
+            admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True),
+            admin_client.post(revoke_url(user), {"session": "x"}, follow=True),
+            admin_client.post(CHANGELIST, {"action": "revoke_all_sessions",
+                                           "_selected_action": [user.pk]}, follow=True),
+        ):
+            assert response.status_code == 200
+            assert "nothing was revoked" in " ".join(messages_of(response))
     assert not LogEntry.objects.exists()
 
 
