@@ -1,5 +1,7 @@
 """Ending users' sessions from the Django admin."""
 
+import re
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
@@ -62,8 +64,10 @@ def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_clie
     assert "Firefox/140" in html and "10.9.8.7" in html
     assert f"<code>{target[:8]}</code>" in html and target not in html.replace(
         f'value="{target}"', "")
-    created = page.context["rows"][0]["session"].created_at
-    assert created.strftime("%Y-%m-%d %H:%M:%S UTC") in html
+    session = page.context["rows"][0]["session"]
+    times = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', html)
+    assert times == [moment.strftime("%Y-%m-%d %H:%M:%S UTC") for moment in (
+        session.created_at, session.last_used_at, session.expires_at)]
     assert f'aria-label="Revoke session {target[:8]}"' in html
     assert revoke_all_url(user) in html
 
