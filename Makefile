@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
 
-.PHONY: run serve test bench bench-outage bench-reset install redis-server chromium demo-screenshot wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test bench bench-outage bench-reset install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -99,6 +99,10 @@ test: install redis-server chromium
 # docs/demo.png: the demo page after a login, as Chromium shows it (a browser test saves it).
 demo-screenshot: install redis-server chromium
 	DEMO_SCREENSHOT=1 $(BIN)/python -m pytest tests/browser -q -k reload
+
+# docs/admin-sessions.png: a user's Sessions page in the admin, at 1280 px (a browser test saves it).
+admin-screenshot: install redis-server chromium
+	ADMIN_SCREENSHOT=1 $(BIN)/python -m pytest tests/browser/test_admin.py -q
 
 # The benchmark has its own environment: the peer (simplejwt) never enters the project's.
 BENCH_VENV := bench/.venv
