@@ -74,11 +74,11 @@ class UserSessionsAdminMixin:
     def revoke_session_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         user = self._user_to_manage(request, object_id)
         session_id = request.POST.get("session", "")
-        session = short_id(session_id)
+        short = short_id(session_id)
         try:
             services.revoke_session(user=user, session_id=session_id)
-            self.log_change(request, user, f"Revoked session {session}.")
-            self.message_user(request, f"Revoked session {session} of {user}.", messages.SUCCESS)
+            self.log_change(request, user, f"Revoked session {short}.")
+            self.message_user(request, f"Revoked session {short} of {user}.", messages.SUCCESS)
         except SessionNotFound:
             self.message_user(request, "That session had already ended.", messages.WARNING)
         except StoreUnavailable:

@@ -72,6 +72,15 @@ def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_clie
     assert revoke_all_url(user) in html
 
 
+def test_a_hostile_user_agent_is_shown_escaped(admin_client, user, make_user, login):
+    login(user, HTTP_USER_AGENT='<script>alert("ua")</script>')
+    for page in (admin_client.get(sessions_url(user)), admin_client.get(revoke_all_url(user)),
+                 admin_client.post(CHANGELIST, {"action": "revoke_all_sessions",
+                                                "_selected_action": [user.pk]})):
+        html = page.content.decode()
+        assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;ua&quot;)" in html
+
+
 def test_sessions_page_without_sessions_says_so(admin_client, user):
     html = admin_client.get(sessions_url(user)).content.decode()
     assert "No live sessions." in html and revoke_all_url(user) not in html
