@@ -4,6 +4,9 @@ Deploy-specific values come from the environment (see README, "Production").
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
@@ -35,3 +38,29 @@ class AccessLogger(Logger):
 
 
 logger_class = AccessLogger
+
+
+# Prometheus metrics, added up over the workers: each worker writes its samples to files in
+# PROMETHEUS_MULTIPROC_DIR (a fresh temporary directory unless set), emptied at start so a
+# restart counts from zero, and a dead worker's live gauges are dropped.
+_metrics_dir_created = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_created:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokens-metrics-")
+
+
+def on_starting(server) -> None:
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _metrics_dir_created:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

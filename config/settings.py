@@ -152,6 +152,15 @@ CACHES = {
 
 TOKENS = {
     # Every key is optional; see tokens/conf.py for the defaults.
+    # Prometheus metrics (README, "Metrics"): counted unless DJANGO_METRICS=0; /metrics is
+    # served only to these addresses or networks (comma-separated), or to a scraper
+    # presenting this secret as a Bearer token; with neither, /metrics is a 404.
+    "METRICS": env_flag("DJANGO_METRICS", True),
+    "METRICS_ALLOWED_IPS": [
+        entry.strip() for entry in os.environ.get("DJANGO_METRICS_ALLOWED_IPS", "").split(",")
+        if entry.strip()
+    ],
+    "METRICS_BEARER_TOKEN": os.environ.get("DJANGO_METRICS_BEARER_TOKEN") or None,
 }
 
 REST_FRAMEWORK = {

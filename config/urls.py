@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from config.views import SwaggerView, demo_page
+from config.views import SwaggerView, demo_page, metrics_page
 from tokens.views import JWKSView
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path(".well-known/jwks.json", JWKSView.as_view(), name="well-known-jwks"),
     path("demo/", demo_page, name="demo"),
+    path("metrics", metrics_page, name="metrics"),
 ]
 
 handler400 = "config.views.bad_request"

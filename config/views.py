@@ -8,6 +8,8 @@ from django.views.decorators.http import require_safe
 from django.views import defaults
 from drf_spectacular.views import SpectacularSwaggerView
 
+from tokens import metrics
+from tokens.clients import client_ip
 from tokens.conf import token_settings
 
 API_PREFIX = "/api/"
@@ -51,6 +53,21 @@ class SwaggerView(SpectacularSwaggerView):
     # The page renders one template, for GET. DRF's OPTIONS answer would go through the same
     # template renderer with no template name (a 500); anything but GET/HEAD is a 405 instead.
     http_method_names = ["get", "head"]
+
+
+@require_safe
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for the addresses or the bearer secret configured (README,
+    "Metrics"); a 404 when neither is, a 403 for anyone else."""
+    access = metrics.scrape_access(ip_address=client_ip(request),
+                                   authorization=request.META.get("HTTP_AUTHORIZATION", ""))
+    if access == "off":
+        return _api_error(404, "not_found", "Not found.")
+    if access != "allowed":
+        return _api_error(403, "permission_denied",
+                          "You do not have permission to perform this action.")
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
 @require_safe

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from tokens import services
 from tokens.exceptions import SessionNotFound, StoreUnavailable
+from tokens.hooks import EndReason
 
 STORE_DOWN = "The token store is unavailable: nothing was revoked. Try again shortly."
 SHORT_ID = 8  # characters of a session id the admin shows and writes to the history
@@ -76,7 +77,8 @@ class UserSessionsAdminMixin:
         session_id = request.POST.get("session", "")
         short = short_id(session_id)
         try:
-            services.revoke_session(user=user, session_id=session_id)
+            services.revoke_session(user=user, session_id=session_id, reason=EndReason.ADMIN,
+                                    by=request.user.get_username())
             self.log_change(request, user, f"Revoked session {short}.")
             self.message_user(request, f"Revoked session {short} of {user}.", messages.SUCCESS)
         except SessionNotFound:
@@ -116,7 +118,8 @@ class UserSessionsAdminMixin:
                             cancel_url=reverse(f"admin:{self._info()}_changelist"))
 
     def _revoke_all(self, request: HttpRequest, user) -> int:
-        count = services.revoke_all_sessions(user_id=user.pk)
+        count = services.revoke_all_sessions(user_id=user.pk, reason=EndReason.ADMIN,
+                                             by=request.user.get_username())
         if count:  # nothing revoked, nothing to record
             self.log_change(request, user, f"Revoked all sessions ({count}).")
         return count
@@ -151,3 +154,7 @@ class UserSessionsAdminMixin:
 
     def _sessions_url(self, user) -> str:
         return reverse(f"admin:{self._info()}_sessions", args=[user.pk])
+
+
+# Security events: a read-only changelist of their own (tokens/admin_events.py).
+from tokens import admin_events  # noqa: E402,F401

@@ -1,5 +1,6 @@
 """System checks: refuse a token store that would lose tokens silently, and bad TOKENS settings."""
 
+import ipaddress
 import re
 from datetime import timedelta
 
@@ -122,6 +123,31 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
             errors.append(Error(f"TOKENS[{name!r}] is not a rate like '5/m'.",
                                 hint="Use 'N/s', 'N/m', 'N/h' or 'N/d', or None for no limit.",
                                 id="tokens.E011"))
+    errors += _metrics_errors()
+    return errors
+
+
+# A bearer secret shorter than this could be guessed from the network.
+MIN_METRICS_TOKEN_CHARS = 32
+
+
+def _metrics_errors() -> list[Error]:
+    errors = []
+    for entry in token_settings.METRICS_ALLOWED_IPS:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except (ValueError, TypeError):
+            errors.append(Error(f"TOKENS['METRICS_ALLOWED_IPS'] holds {entry!r}, which is no "
+                                "address or network.", hint="Use '10.0.0.5' or '10.0.0.0/24'.",
+                                id="tokens.E014"))
+    secret = token_settings.METRICS_BEARER_TOKEN
+    if secret is not None and (not isinstance(secret, str)
+                               or len(secret) < MIN_METRICS_TOKEN_CHARS):
+        errors.append(Error(
+            f"TOKENS['METRICS_BEARER_TOKEN'] must be a string of at least "
+            f"{MIN_METRICS_TOKEN_CHARS} characters.",
+            hint="Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+            id="tokens.E015"))
     return errors
 
 

@@ -52,6 +52,14 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_RESET_URL": "/reset/{uid}/{token}",
     # The browser client's demo page at /demo/ (always on with DEBUG).
     "DEMO_PAGE": False,
+    # How long security events (reuse, lockouts, revocations...) are kept in the database;
+    # `manage.py purge_security_events` deletes older ones.
+    "SECURITY_EVENT_RETENTION": timedelta(days=90),
+    # Prometheus metrics: counted unless off; served at /metrics only to clients from these
+    # addresses or networks, or presenting this secret as a Bearer token (neither: a 404).
+    "METRICS": True,
+    "METRICS_ALLOWED_IPS": (),
+    "METRICS_BEARER_TOKEN": None,
 }
 
 DURATIONS = (
@@ -62,6 +70,7 @@ DURATIONS = (
     "RETRY_WINDOW",
     "DEVICE_COOKIE_AGE",
     "REPLICA_ACK_TIMEOUT",
+    "SECURITY_EVENT_RETENTION",
 )
 
 RATES = ("LOGIN_FAILURES_PER_USERNAME", "LOGIN_FAILURES_PER_IP", "LOGIN_FAILURES_PER_DEVICE",

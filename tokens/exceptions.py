@@ -67,8 +67,9 @@ class LoginThrottled(TokenServiceError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     message = "Too many failed login attempts."
 
-    def __init__(self, *, wait: float) -> None:
+    def __init__(self, *, wait: float, budgets: tuple[str, ...] = ()) -> None:
         self.wait = wait  # seconds until a new attempt may be counted
+        self.budgets = budgets  # the scopes of the full budgets ("username", "ip", "device")
         super().__init__()
 
 

@@ -52,13 +52,13 @@ def limited(*, username: object, ip_address: str, device_cookie: str | None,
     held = [budget for budget in budgets if budget.held]
     attempt = f"{clock.now_ms()}:{secrets.token_hex(8)}"
     try:
-        wait = store.reserve_login_attempt(budgets=budgets, attempt=attempt,
-                                           now_ms=clock.now_ms())
+        refusal = store.reserve_login_attempt(budgets=budgets, attempt=attempt,
+                                              now_ms=clock.now_ms())
     except StoreUnavailable:
         _release_quietly(held, attempt)  # the script may have run, its reply lost
         raise
-    if wait is not None:
-        raise LoginThrottled(wait=wait)
+    if refusal is not None:
+        raise LoginThrottled(wait=refusal.wait, budgets=refusal.scopes)
     try:
         result = check()
     except BaseException:
@@ -84,9 +84,20 @@ def count_reset_request(*, email: str, ip_address: str) -> None:
     if not budgets:
         return
     attempt = f"{clock.now_ms()}:{secrets.token_hex(8)}"
-    wait = store.reserve_login_attempt(budgets=budgets, attempt=attempt, now_ms=clock.now_ms())
-    if wait is not None:
-        raise ResetThrottled(wait=wait)
+    refusal = store.reserve_login_attempt(budgets=budgets, attempt=attempt,
+                                          now_ms=clock.now_ms())
+    if refusal is not None:
+        raise ResetThrottled(wait=refusal.wait, budgets=refusal.scopes)
+
+
+def first_lockout(*, username: object) -> bool:
+    """Whether a refusal by this username's budget is the first in its window: the account
+    is then locked out (worth one security event per window, however many refusals)."""
+    rate = parse_rate(token_settings.LOGIN_FAILURES_PER_USERNAME)
+    if not rate:
+        return False
+    return store.first_lockout(ident=username_identity(username), window_seconds=rate[1],
+                               now_ms=clock.now_ms())
 
 
 def device_cookie(*, username: str, current: str | None) -> str:

@@ -22,7 +22,8 @@ from django.template.loader import render_to_string
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from tokens import login_limits, store, users
+from tokens import login_limits, security_events, services, users
+from tokens.hooks import EndReason
 from tokens.conf import token_settings
 from tokens.exceptions import ResetLinkInvalid
 
@@ -61,7 +62,7 @@ def reset_link(user: AbstractBaseUser, site: str) -> str:
     return site + link if link.startswith("/") else link
 
 
-def confirm_reset(*, uid: str, token: str, new_password: str) -> None:
+def confirm_reset(*, uid: str, token: str, new_password: str, ip_address: str = "") -> None:
     """Set the new password if the link is good (else ResetLinkInvalid) and the password
     passes the validators (else ValidationError); every session of the user ends."""
     user = _user_of(uid)
@@ -70,8 +71,11 @@ def confirm_reset(*, uid: str, token: str, new_password: str) -> None:
     users.set_new_password(user, new_password)
     with transaction.atomic():
         user.save(update_fields=["password"])
+        security_events.record(kind=security_events.Kind.PASSWORD_CHANGED, user=user,
+                               ip_address=ip_address, by="reset link")
         # The new fingerprint already refuses every earlier token; this removes them.
-        transaction.on_commit(lambda: store.revoke_all(user_id=str(user.pk)), robust=True)
+        transaction.on_commit(lambda: services.revoke_all_sessions(
+            user_id=user.pk, reason=EndReason.PASSWORD_CHANGE), robust=True)
 
 
 def _user_of(uid: str) -> AbstractBaseUser | None:

@@ -11,27 +11,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import authenticate, get_user_model, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
-from tokens import clock, jwt, login_limits, store, users
+from tokens import clock, hooks, jwt, login_limits, metrics, security_events, store, users
+from tokens.hooks import EndReason
 from tokens.keys import keyset
 from tokens.conf import token_settings
 from tokens.exceptions import (
     InvalidCredentials,
+    LoginThrottled,
     SessionNotFound,
     SessionRevoked,
+    StoreUnavailable,
     TokenReused,
     TokenServiceError,
     UserInactive,
 )
+from tokens.security_events import Kind
+from tokens.text import printable
 
 logger = logging.getLogger(__name__)
 
 FIRST_GENERATION = 1
+
+# Revocations that are security events (a logout of one session, or a password change's,
+# are not: the latter is recorded as the password change itself).
+EVENT_OF_REASON = {EndReason.ADMIN: Kind.REVOKED_BY_ADMIN,
+                   EndReason.COMMAND: Kind.REVOKED_BY_COMMAND,
+                   EndReason.LOGOUT_ALL: Kind.LOGOUT_ALL}
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,17 @@ def obtain_pair(
 ) -> Login:
     """Check credentials within the login limits and start a new session; raises
     InvalidCredentials or LoginThrottled."""
+    try:
+        login = _obtain_pair(request, username, password, client)
+    except TokenServiceError as exc:
+        metrics.login(metrics.LOGIN_CODES.get(exc.code, "invalid_credentials"))
+        raise
+    metrics.login("success")
+    return login
+
+
+def _obtain_pair(request: HttpRequest | None, username: str, password: str, client: ClientInfo
+                 ) -> Login:
     user = check_login(request=request, username=username, password=password, client=client)
     now_ms = clock.now_ms()
     session_id, jti = _new_id(), _new_id()
@@ -82,6 +104,8 @@ def obtain_pair(
         ip_address=client.ip_address,
     )
     user_logged_in.send(sender=user.__class__, request=request, user=user)
+    hooks.send(hooks.session_started, user=user, session_id=session_id,
+               ip_address=client.ip_address, user_agent=client.user_agent)
     return Login(
         pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
         device_cookie=login_limits.device_cookie(username=user.get_username(),
@@ -94,10 +118,8 @@ def check_login(
 ) -> AbstractBaseUser:
     """The user these credentials authenticate, checked within the login limits (the API's
     and the admin's login); raises InvalidCredentials or LoginThrottled."""
-    user = login_limits.limited(
-        username=username, ip_address=client.ip_address, device_cookie=client.device_cookie,
-        check=lambda: authenticate(request, username=username, password=password),
-    )
+    user = _limited(username=username, client=client,
+                    check=lambda: authenticate(request, username=username, password=password))
     if user is None:
         raise InvalidCredentials()
     return user
@@ -108,10 +130,34 @@ def rotate_refresh(
 ) -> TokenPair:
     """Spend a refresh token for a new pair; a replay after the leeway ends the session,
     unless it is a retry carrying the Idempotency-Key of the rotation it repeats."""
+    try:
+        claims, rotation = _spend(refresh_token, client, idempotency_key)
+    except TokenServiceError as exc:
+        metrics.refresh(metrics.REFRESH_CODES.get(exc.code, "invalid"))
+        raise
+    metrics.refresh(rotation.outcome)
+    if rotation.outcome == "reused":
+        logger.warning(
+            "Refresh token reuse: session revoked (user=%s session=%s ip=%s)",
+            claims.sub, claims.sid, client.ip_address,
+        )
+        _reuse_detected(claims, client)
+        raise TokenReused()
+    if rotation.outcome == "reused_before":
+        raise TokenReused()  # the session ended by a reuse, told when it happened
+    if rotation.outcome in ("gone", "stale"):
+        raise SessionRevoked()
+    # Every successor handed out for the presented token, first or again, names it as parent.
+    return _pair(claims.sub, claims.sid, claims.gen, rotation.jti, rotation.issued_at_ms,
+                 rotation.expires_at, parent=claims.jti)
+
+
+def _spend(refresh_token: str, client: ClientInfo, idempotency_key: str | None
+           ) -> tuple[jwt.Claims, store.Rotation]:
     claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     with _ending_sessions_of_inactive_user(claims.sub):
         password = users.active_password(claims.sub)
-    rotation = store.rotate(
+    return claims, store.rotate(
         user_id=claims.sub,
         session_id=claims.sid,
         jti=claims.jti,
@@ -127,19 +173,16 @@ def rotate_refresh(
         idempotency_key=_key_hash(idempotency_key),
         retry_window_ms=int(token_settings.RETRY_WINDOW.total_seconds() * 1000),
     )
-    if rotation.outcome == "reused":
-        logger.warning(
-            "Refresh token reuse: session revoked (user=%s session=%s ip=%s)",
-            claims.sub, claims.sid, client.ip_address,
-        )
-        raise TokenReused()
-    if rotation.outcome == "reused_before":
-        raise TokenReused()  # the session ended by a reuse, logged when it happened
-    if rotation.outcome in ("gone", "stale"):
-        raise SessionRevoked()
-    # Every successor handed out for the presented token, first or again, names it as parent.
-    return _pair(claims.sub, claims.sid, claims.gen, rotation.jti, rotation.issued_at_ms,
-                 rotation.expires_at, parent=claims.jti)
+
+
+def _reuse_detected(claims: jwt.Claims, client: ClientInfo) -> None:
+    # Off the success path: a reuse costs a user lookup and an insert, a rotation neither.
+    user = users.user_by_id(claims.sub)
+    security_events.record(kind=Kind.REUSE, user=user, ip_address=client.ip_address,
+                           user_agent=client.user_agent, session_id=claims.sid)
+    hooks.send(hooks.refresh_token_reused, user=user, session_id=claims.sid,
+               ip_address=client.ip_address, user_agent=client.user_agent)
+    _ended(claims.sub, [claims.sid], EndReason.REUSE)
 
 
 def logout(*, refresh_token: str) -> None:
@@ -148,7 +191,8 @@ def logout(*, refresh_token: str) -> None:
         claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     except TokenServiceError:
         return  # no validity oracle: the caller learns nothing about the string
-    store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen)
+    if store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen):
+        _ended(claims.sub, [claims.sid], EndReason.LOGOUT)
 
 
 def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: str) -> None:
@@ -159,9 +203,15 @@ def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: st
                           older_fingerprints=users.older_fingerprints(old_hash))
 
 
-def revoke_all_sessions(*, user_id: object) -> int:
-    """End every session of a user (API, admin, commands, lifecycle hooks); returns the count."""
-    return store.revoke_all(user_id=str(user_id))
+def revoke_all_sessions(*, user_id: object, reason: EndReason, by: str = "",
+                        client: ClientInfo | None = None) -> int:
+    """End every session of a user (API, admin, commands, lifecycle hooks), for `reason`,
+    done `by` an admin or a command; returns the count."""
+    ended = store.revoke_all(user_id=str(user_id))
+    if ended and reason in EVENT_OF_REASON:
+        _record_revocation(user_id, reason, by, client, sessions_ended=len(ended))
+    _ended(user_id, ended, reason)
+    return len(ended)
 
 
 def change_password(
@@ -177,7 +227,7 @@ def change_password(
     retry = bool(key) and store.is_change_retry(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
     if retry and check_old_password(user=user, password=new_password, client=client):
-        return _restart(user, claims, key)  # stored: 'retried', the recorded successor
+        return _restart(user, claims, key)[0]  # stored: 'retried', the recorded successor
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     previous = users.password_fingerprint(user)
@@ -187,11 +237,16 @@ def change_password(
     # 401) and no session is touched.
     with transaction.atomic():
         user.save(update_fields=["password"])
-        return _restart(user, claims, key, previous)
+        security_events.record(kind=Kind.PASSWORD_CHANGED, user=user, session_id=claims.sid,
+                               ip_address=client.ip_address, user_agent=client.user_agent,
+                               by="password change")
+        pair, ended = _restart(user, claims, key, previous)
+    _ended(claims.sub, ended, EndReason.PASSWORD_CHANGE)
+    return pair
 
 
 def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str = ""
-             ) -> TokenPair:
+             ) -> tuple[TokenPair, tuple[str, ...]]:
     rotation = store.restart(
         user_id=claims.sub,
         session_id=claims.sid,
@@ -206,16 +261,51 @@ def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str
     if rotation.outcome not in ("rotated", "retried"):
         raise SessionRevoked()
     return _pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
-                 rotation.expires_at)
+                 rotation.expires_at), rotation.ended
 
 
 def check_old_password(*, user: AbstractBaseUser, password: str, client: ClientInfo) -> bool:
     """Whether `password` is the user's, checked within the login limits of their username
     (wrong guesses count like failed logins; over the limit, LoginThrottled)."""
-    return login_limits.limited(
-        username=user.get_username(), ip_address=client.ip_address,
-        device_cookie=client.device_cookie, check=lambda: user.check_password(password),
-    )
+    return _limited(username=user.get_username(), client=client,
+                    check=lambda: user.check_password(password))
+
+
+def _limited(*, username: object, client: ClientInfo, check):
+    try:
+        return login_limits.limited(username=username, ip_address=client.ip_address,
+                                    device_cookie=client.device_cookie, check=check)
+    except LoginThrottled as refused:
+        _login_refused(username, client, refused)
+        raise
+
+
+def _login_refused(username: object, client: ClientInfo, refused: LoginThrottled) -> None:
+    metrics.login_refused(refused.budgets)
+    try:
+        # One event per account and window: refusals cost an attacker nothing, so writing
+        # one row each would let them fill the table.
+        locked_out = "username" in refused.budgets and login_limits.first_lockout(
+            username=username)
+    except StoreUnavailable:
+        locked_out = False  # logged by the store; the refusal stands
+    if locked_out:
+        security_events.record(kind=Kind.LOCKED_OUT, user=_user_named(username),
+                               username=username, ip_address=client.ip_address,
+                               user_agent=client.user_agent)
+    hooks.send(hooks.login_refused, username=printable(str(username)),
+               ip_address=client.ip_address, user_agent=client.user_agent,
+               wait=refused.wait, budgets=refused.budgets)
+
+
+def _user_named(username: object) -> AbstractBaseUser | None:
+    # The account the username budget protects: the limits count every spelling of a name
+    # as one ("ALICE" locks out alice), so the one account of that name in any case, if
+    # only one. Looked up whether or not it exists: a lockout takes as long for both.
+    model = get_user_model()
+    found = list(model._default_manager.filter(
+        **{f"{model.USERNAME_FIELD}__iexact": str(username).strip()})[:2])
+    return found[0] if len(found) == 1 else None
 
 
 def purge(*, batch_size: int, dry_run: bool, progress=lambda report: None) -> store.PurgeReport:
@@ -254,9 +344,13 @@ def key_usage(*, batch_size: int = 1000) -> KeyUsage:
     return KeyUsage(keys.algorithm, keys.current_kid, fallbacks, tuple(counts), unknown)
 
 
-def purge_all(*, batch_size: int) -> int:
-    """Emergency: end every session of every user."""
-    return store.purge_all(batch_size=batch_size)
+def purge_all(*, batch_size: int, by: str) -> int:
+    """Emergency: end every session of every user (counted and recorded as one event;
+    session_ended is not sent for each)."""
+    count = store.purge_all(batch_size=batch_size)
+    metrics.sessions_ended(EndReason.COMMAND, count)
+    security_events.record(kind=Kind.REVOKED_BY_COMMAND, sessions_ended=count, by=by)
+    return count
 
 
 def authenticate_access(
@@ -288,16 +382,43 @@ def list_sessions(*, user: AbstractBaseUser) -> list[store.Session]:
                                older_fingerprints=users.older_fingerprints(user.password))
 
 
-def end_session(*, user: AbstractBaseUser, session_id: str) -> bool:
-    """End one of the user's sessions if it is live (True if it was). Idempotent: ending an
-    ended session, or another user's, changes nothing."""
-    return store.revoke(user_id=str(user.pk), session_id=session_id)
+def end_session(*, user: AbstractBaseUser, session_id: str, reason: EndReason,
+                by: str = "") -> bool:
+    """End one of the user's sessions if it is live (True if it was), for `reason`, done
+    `by` an admin or a command. Idempotent: ending an ended session, or another user's,
+    changes nothing."""
+    if not store.revoke(user_id=str(user.pk), session_id=session_id):
+        return False
+    if reason in EVENT_OF_REASON:
+        _record_revocation(user.pk, reason, by, None, sessions_ended=1, user=user,
+                           session_id=session_id)
+    _ended(user.pk, [session_id], reason)
+    return True
 
 
-def revoke_session(*, user: AbstractBaseUser, session_id: str) -> None:
+def revoke_session(*, user: AbstractBaseUser, session_id: str, reason: EndReason,
+                   by: str = "") -> None:
     """End one of the user's sessions; raises SessionNotFound if it is not theirs or not live."""
-    if not end_session(user=user, session_id=session_id):
+    if not end_session(user=user, session_id=session_id, reason=reason, by=by):
         raise SessionNotFound()
+
+
+def _record_revocation(user_id: object, reason: EndReason, by: str, client: ClientInfo | None,
+                       *, sessions_ended: int, user: AbstractBaseUser | None = None,
+                       session_id: str = "") -> None:
+    client = client or ClientInfo()
+    security_events.record(
+        kind=EVENT_OF_REASON[reason], user=user or users.user_by_id(str(user_id)),
+        ip_address=client.ip_address, user_agent=client.user_agent, session_id=session_id,
+        sessions_ended=sessions_ended, by=by)
+
+
+def _ended(user_id: object, session_ids, reason: EndReason) -> None:
+    """Count the sessions that ended and tell the receivers, one signal each."""
+    metrics.sessions_ended(reason, len(session_ids))
+    for session_id in session_ids:
+        hooks.send(hooks.session_ended, user_id=str(user_id), session_id=session_id,
+                   reason=reason)
 
 
 @contextmanager
@@ -308,7 +429,7 @@ def _ending_sessions_of_inactive_user(user_id: str) -> Iterator[None]:
     try:
         yield
     except UserInactive:
-        store.revoke_all(user_id=user_id)
+        revoke_all_sessions(user_id=user_id, reason=EndReason.USER_DEACTIVATED)
         raise
 
 

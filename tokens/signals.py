@@ -11,18 +11,20 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from tokens import services
+from tokens.hooks import EndReason
 
 
-def _end_sessions_after_commit(user_id: object) -> None:
-    transaction.on_commit(lambda: services.revoke_all_sessions(user_id=user_id), robust=True)
+def _end_sessions_after_commit(user_id: object, reason: EndReason) -> None:
+    transaction.on_commit(
+        lambda: services.revoke_all_sessions(user_id=user_id, reason=reason), robust=True)
 
 
 @receiver(post_delete, sender=settings.AUTH_USER_MODEL)
 def end_sessions_of_deleted_user(sender, instance, **kwargs) -> None:
-    _end_sessions_after_commit(instance.pk)
+    _end_sessions_after_commit(instance.pk, EndReason.USER_DELETED)
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def end_sessions_of_deactivated_user(sender, instance, created, **kwargs) -> None:
     if not created and not instance.is_active:
-        _end_sessions_after_commit(instance.pk)
+        _end_sessions_after_commit(instance.pk, EndReason.USER_DEACTIVATED)

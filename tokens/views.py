@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import cookies, password_reset, services
+from tokens.hooks import EndReason
 from tokens.keys import keyset
 from tokens.clients import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -184,7 +185,8 @@ class LogoutAllView(APIView):
         summary="End every session of the current user.",
     )
     def post(self, request: Request) -> Response:
-        services.revoke_all_sessions(user_id=request.user.pk)
+        services.revoke_all_sessions(user_id=request.user.pk, reason=EndReason.LOGOUT_ALL,
+                                     client=client_info(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -230,7 +232,7 @@ class SessionDetailView(APIView):
                 "ended, so a retry after a lost reply answers as the first request did).",
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        services.end_session(user=request.user, session_id=session_id)
+        services.end_session(user=request.user, session_id=session_id, reason=EndReason.LOGOUT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -281,7 +283,8 @@ class PasswordResetConfirmView(PublicView):
     def post(self, request: Request) -> Response:
         serializer = PasswordResetConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        password_reset.confirm_reset(**serializer.validated_data)
+        password_reset.confirm_reset(ip_address=client_info(request).ip_address,
+                                     **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

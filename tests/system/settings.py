@@ -19,6 +19,7 @@ from datetime import timedelta
 from config.settings import *  # noqa: F403
 from config.settings import CACHES as PROJECT_CACHES
 from config.settings import STORAGES as PROJECT_STORAGES
+from config.settings import TOKENS as PROJECT_TOKENS
 
 if os.environ.get("TOKENS_TEST_HASHER") != "django":  # "django": Django's own, PBKDF2
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -27,7 +28,8 @@ CACHES = PROJECT_CACHES
 # one. test_serving.py runs config.settings itself, with the production storage.
 STORAGES = {**PROJECT_STORAGES, "staticfiles": {
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-TOKENS = {"ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}
+TOKENS = {**PROJECT_TOKENS,
+          "ROTATION_LEEWAY": timedelta(seconds=float(os.environ.get("TOKENS_LEEWAY", "10")))}
 if os.environ.get("TOKENS_ACCESS_SECONDS"):
     TOKENS["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=float(os.environ["TOKENS_ACCESS_SECONDS"]))
 TOKENS["DEMO_PAGE"] = WHITENOISE_USE_FINDERS = os.environ.get("TOKENS_DEMO_PAGE") == "on"

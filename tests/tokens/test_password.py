@@ -12,6 +12,7 @@ from tests.helpers import (
     me, refresh, run_together, session_keys, unreachable_caches,
 )
 from tokens import jwt, services, store, users
+from tokens.hooks import EndReason
 
 pytestmark = pytest.mark.django_db
 
@@ -266,7 +267,7 @@ def test_a_password_change_racing_a_refresh_leaves_one_consistent_session(api, u
                                                                           redis_conn):
     password = PASSWORD
     for round_ in range(6):
-        services.revoke_all_sessions(user_id=user.pk)
+        services.revoke_all_sessions(user_id=user.pk, reason=EndReason.COMMAND)
         pair = login(user) if round_ == 0 else api.post(
             OBTAIN, {"username": user.username, "password": password}, format="json").json()
         new_password = f"{NEW} {round_}"

@@ -1,6 +1,7 @@
 """The token cache, resolved per call, and its Redis connection: the one way in to Redis."""
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -11,6 +12,7 @@ from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError, RedisError
 
+from tokens import metrics
 from tokens.conf import token_settings
 from tokens.exceptions import ReplicasBehind, StoreMisconfigured, StoreUnavailable
 from tokens.store.keys import KeyFunc
@@ -19,14 +21,23 @@ logger = logging.getLogger("tokens.store")
 
 
 @contextmanager
-def connection() -> Iterator[tuple[Redis, KeyFunc]]:
-    """The token cache's own Redis client and key function; Redis failures become 503s."""
-    cache = _cache()
+def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
+    """The token cache's own Redis client and key function; Redis failures become 503s.
+    `operation` (one of metrics.STORE_OPERATIONS) names the call in the metrics: its time,
+    and its failures (a Redis error or a refused cache: each one a 503)."""
+    started, failed = time.perf_counter(), False
     try:
+        cache = _cache()
         yield cache.client.get_client(write=True), cache.make_key
     except RedisError as exc:
+        failed = True
         logger.error("Token store unavailable: %s: %s", type(exc).__name__, exc)
         raise StoreUnavailable() from exc
+    except StoreMisconfigured:
+        failed = True
+        raise
+    finally:
+        metrics.store_call(operation, time.perf_counter() - started, failed)
 
 
 def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object:

@@ -19,21 +19,45 @@ class Budget:
     held: bool = True
 
 
-def reserve_login_attempt(*, budgets: list[Budget], attempt: str, now_ms: int) -> float | None:
+@dataclass(frozen=True)
+class Refusal:
+    """Why an attempt was not counted: the seconds until every budget has room, and the
+    scopes of the budgets that are full."""
+
+    wait: float
+    scopes: tuple[str, ...]
+
+
+def reserve_login_attempt(*, budgets: list[Budget], attempt: str, now_ms: int
+                          ) -> Refusal | None:
     """If every budget has room, hold `attempt` against the held ones, atomically, and
-    return None; else count nothing and return the seconds until all have room."""
+    return None; else count nothing and say why (a Refusal)."""
     args: list = [now_ms, attempt]
     for budget in budgets:
         args += [budget.limit, budget.window_seconds * 1000, int(budget.held)]
-    with connection() as (conn, key):
+    with connection("limit_reserve") as (conn, key):
         keys = [throttle_key(key, b.scope, b.ident) for b in budgets]
-        wait_ms = text(scripts.RESERVE(keys=keys, args=args, client=conn))
-    return max(int(wait_ms) / 1000, 0.001) if wait_ms else None
+        reply = text(scripts.RESERVE(keys=keys, args=args, client=conn))
+    if not reply:
+        return None
+    wait_ms, *full = reply.split()
+    return Refusal(max(int(wait_ms) / 1000, 0.001),
+                   tuple(budgets[int(i) - 1].scope for i in full))
+
+
+def first_lockout(*, ident: str, window_seconds: int, now_ms: int) -> bool:
+    """Whether this is the first refusal by the username budget of `ident` in this window
+    (windows of `window_seconds` counted from the epoch, so at most one per window): one
+    atomic SET NX, so that however many refusals race, one is first."""
+    window_ms = window_seconds * 1000
+    mark = f"{ident}:{now_ms // window_ms}"
+    with connection("lockout") as (conn, key):
+        return bool(conn.set(throttle_key(key, "lockout", mark), 1, nx=True, px=window_ms))
 
 
 def record_login_failure(*, budgets: list[Budget], attempt: str, now_ms: int) -> None:
     """Count a failed password check against budgets that were not held for it."""
-    with connection() as (conn, key):
+    with connection("limit_record") as (conn, key):
         pipe = conn.pipeline(transaction=True)
         for budget in budgets:
             budget_key = throttle_key(key, budget.scope, budget.ident)
@@ -44,7 +68,7 @@ def record_login_failure(*, budgets: list[Budget], attempt: str, now_ms: int) ->
 
 def release_login_attempt(*, budgets: list[Budget], attempt: str) -> None:
     """Uncount an attempt that turned out to be a correct password (or never ran)."""
-    with connection() as (conn, key):
+    with connection("limit_release") as (conn, key):
         pipe = conn.pipeline(transaction=False)
         for budget in budgets:
             pipe.zrem(throttle_key(key, budget.scope, budget.ident), attempt)

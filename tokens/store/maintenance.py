@@ -35,7 +35,7 @@ def purge(
     entries, and records that lost their expiry. `fingerprints` maps user ids to the
     password fingerprints (current key first) of the users that still exist and are active."""
     report = PurgeReport()
-    with connection() as (conn, key):
+    with connection("purge") as (conn, key):
         for batch in _scan_batches(conn, key, batch_size):
             report.keys_scanned += len(batch)
             sessions, indexes = _parse_keys(batch, report)
@@ -47,7 +47,7 @@ def purge(
 
 def session_fingerprints(*, batch_size: int) -> Iterator[tuple[str, str, list[str]]]:
     """Every stored session's user id, fingerprint and re-hash fingerprints (for reports)."""
-    with connection() as (conn, key):
+    with connection("scan") as (conn, key):
         for batch in _scan_batches(conn, key, batch_size):
             sessions = [(m["uid"], raw) for raw in batch
                         if (m := KEY_SHAPE.search(raw)) and m["sid"]]
@@ -62,7 +62,7 @@ def session_fingerprints(*, batch_size: int) -> Iterator[tuple[str, str, list[st
 def purge_all(*, batch_size: int) -> int:
     """Emergency: delete every key of the token store; returns how many sessions ended."""
     ended = 0
-    with connection() as (conn, key):
+    with connection("purge_all") as (conn, key):
         for batch in _scan_batches(conn, key, batch_size):
             ended += sum(1 for raw in batch if (m := KEY_SHAPE.search(raw)) and m["sid"])
             conn.unlink(*batch)

@@ -7,7 +7,7 @@ from tokens.store.connection import connection, text
 
 def redis_version() -> str:
     """The token Redis's version as `INFO server` reports it; "" if INFO is refused."""
-    with connection() as (conn, key):
+    with connection("probe") as (conn, key):
         try:
             info = conn.info("server")
         except ResponseError:
@@ -18,7 +18,7 @@ def redis_version() -> str:
 
 def redis_config() -> dict[str, str] | None:
     """The token Redis's eviction and persistence settings; None if CONFIG is refused."""
-    with connection() as (conn, key):
+    with connection("probe") as (conn, key):
         try:
             config = conn.config_get("maxmemory-policy", "appendonly", "save")
         except ResponseError:

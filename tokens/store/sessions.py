@@ -39,6 +39,7 @@ class Rotation:
     jti: str = ""
     issued_at_ms: int = 0
     expires_at: int = 0
+    ended: tuple[str, ...] = ()  # the other sessions a password change ended (restart)
 
 
 def create_session(
@@ -63,7 +64,7 @@ def create_session(
     args = [session_id, expires_at * 1000 - now_ms]
     for name, value in fields.items():
         args += [name, value]
-    with connection() as (conn, key):
+    with connection("create") as (conn, key):
         keys = session_and_index(key, user_id, session_id)
         try:
             write(scripts.CREATE, conn, keys=keys, args=args)
@@ -94,7 +95,7 @@ def rotate(
     lua/rotate.lua); `idempotency_key` is the hash of the request's key, recorded with it."""
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
             idle_seconds, ip_address, parent, idempotency_key, retry_window_ms]
-    with connection() as (conn, key):
+    with connection("rotate") as (conn, key):
         args += [session_prefix(key, user_id), " ".join(older_fingerprints)]
         keys = [*session_and_index(key, user_id, session_id),
                 reuse_key(key, user_id, session_id)]
@@ -104,7 +105,7 @@ def rotate(
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
               older_fingerprints: tuple[str, ...] = ()) -> bool:
     """Whether the session exists, at this generation, for this password."""
-    with connection() as (conn, key):
+    with connection("check") as (conn, key):
         gen, fp, fpx = conn.hmget(session_key(key, user_id, session_id), "gen", "fp", "fpx")
     return (gen is not None and int(gen) == generation
             and accepts_any(fp, fpx, (fingerprint, *older_fingerprints)))
@@ -113,7 +114,7 @@ def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: st
 def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
     """End one session (only at `generation`, when given); True if it was live."""
     args = [session_id, "" if generation is None else generation]
-    with connection() as (conn, key):
+    with connection("revoke") as (conn, key):
         args.append(session_prefix(key, user_id))
         keys = session_and_index(key, user_id, session_id)
         return bool(write(scripts.REVOKE, conn, keys=keys, args=args))
@@ -134,8 +135,8 @@ def restart(
     """Move a session from `generation` to the next, with `new_jti` as its only current
     refresh token and the new password's fingerprint, and end the user's other sessions
     (see lua/restart.lua for a retry with `idempotency_key`, a hash, and
-    `previous_fingerprint`)."""
-    with connection() as (conn, key):
+    `previous_fingerprint`); the Rotation names the other sessions it ended."""
+    with connection("restart") as (conn, key):
         others = [sid for sid in map(text, conn.smembers(index_key(key, user_id)))
                   if sid != session_id]
         keys = session_and_index(key, user_id, session_id) + [
@@ -150,7 +151,7 @@ def is_change_retry(*, user_id: str, session_id: str, generation: int, idempoten
                     ) -> bool:
     """Whether the session left `generation` by a password change made with this key (a
     hash), and has not rotated since: a request repeating that change."""
-    with connection() as (conn, key):
+    with connection("change_retry") as (conn, key):
         gen, mark = conn.hmget(session_key(key, user_id, session_id), "gen", "chg")
     return (gen is not None and int(gen) == generation + 1
             and text(mark) == f"{generation}:{idempotency_key}")
@@ -161,28 +162,29 @@ def add_fingerprint(*, user_id: str, old: str, new: str,
     """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
     the same hash under fallback keys) accept `new` too (a re-hash of the same password);
     returns how many sessions."""
-    with connection() as (conn, key):
+    with connection("rehash") as (conn, key):
         session_ids = map(text, conn.smembers(index_key(key, user_id)))
         keys = [session_key(key, user_id, sid) for sid in session_ids]
         args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
         return int(write(scripts.REHASH, conn, keys=keys, args=args)) if keys else 0
 
 
-def revoke_all(*, user_id: str) -> int:
-    """End every session of a user; returns how many were live."""
-    with connection() as (conn, key):
+def revoke_all(*, user_id: str) -> list[str]:
+    """End every session of a user; returns the ids of those that were live."""
+    with connection("revoke_all") as (conn, key):
         index = index_key(key, user_id)
         session_ids = [text(sid) for sid in conn.smembers(index)]
         if not session_ids:
-            return 0
+            return []
         keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
-        return int(write(scripts.REVOKE_ALL, conn, keys=keys, args=session_ids))
+        return [text(sid) for sid in write(scripts.REVOKE_ALL, conn, keys=keys,
+                                           args=session_ids)]
 
 
 def list_sessions(*, user_id: str, fingerprint: str,
                   older_fingerprints: tuple[str, ...] = ()) -> list[Session]:
     """The user's live sessions, newest first; drops index entries whose session is gone."""
-    with connection() as (conn, key):
+    with connection("list") as (conn, key):
         index = index_key(key, user_id)
         session_ids = [text(sid) for sid in conn.smembers(index)]
         if not session_ids:
@@ -214,8 +216,8 @@ def _rotation(reply: list) -> Rotation:
     outcome, *rest = (text(item) for item in reply)
     if not rest:
         return Rotation(outcome)
-    successor, issued_at_ms, expires_at = rest
-    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
+    successor, issued_at_ms, expires_at, *ended = rest
+    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at), tuple(ended))
 
 
 def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:

@@ -43,7 +43,7 @@ class Command(TokenCommand):
             answer = input("This ends every session of every user. Type 'yes' to continue: ")
             if answer.strip().lower() != "yes":
                 raise CommandError("Cancelled; nothing was changed.")
-        count = services.purge_all(batch_size=batch_size)
+        count = services.purge_all(batch_size=batch_size, by="manage.py purge_tokens --all")
         self.stdout.write(f"Ended {count} session(s).")
 
     def _progress(self, report) -> None:

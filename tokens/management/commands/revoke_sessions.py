@@ -2,7 +2,10 @@ from django.core.management.base import CommandError
 
 from tokens import services
 from tokens.exceptions import SessionNotFound
+from tokens.hooks import EndReason
 from tokens.management.base import TokenCommand
+
+BY = "manage.py revoke_sessions"  # as the security event names who acted
 
 
 class Command(TokenCommand):
@@ -15,10 +18,12 @@ class Command(TokenCommand):
     def handle(self, *args, username, session=None, **options):
         user = self.get_user(username)
         if session is None:
-            count = services.revoke_all_sessions(user_id=user.pk)
+            count = services.revoke_all_sessions(user_id=user.pk, reason=EndReason.COMMAND,
+                                                 by=BY)
         else:
             try:
-                services.revoke_session(user=user, session_id=session)
+                services.revoke_session(user=user, session_id=session, reason=EndReason.COMMAND,
+                                        by=BY)
             except SessionNotFound:
                 raise CommandError(f"{username} has no live session {session!r}.") from None
             count = 1

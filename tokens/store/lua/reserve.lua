@@ -6,8 +6,9 @@
 -- (else a victim's refusals would exhaust the budget of everyone behind their address).
 -- Safe to run twice: the attempt id is the member, so a retried run adds nothing.
 -- KEYS: one sorted set per budget. ARGV: now ms, attempt id, then limit, window ms and held
--- (1 or 0) of each. Returns '' when it may go ahead, else the ms until every budget has room.
-local now, wait = tonumber(ARGV[1]), 0
+-- (1 or 0) of each. Returns '' when it may go ahead, else the ms until every budget has room
+-- followed by the (1-based) numbers of the full budgets, space-separated.
+local now, wait, full = tonumber(ARGV[1]), 0, ''
 for i = 1, #KEYS do
   local limit, window = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
@@ -15,9 +16,10 @@ for i = 1, #KEYS do
   if redis.call('ZCARD', KEYS[i]) >= limit then
     local oldest = redis.call('ZRANGE', KEYS[i], -limit, -limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(oldest[2]) + window - now)
+    full = full .. ' ' .. i
   end
 end
-if wait > 0 then return tostring(wait) end
+if wait > 0 then return tostring(wait) .. full end
 for i = 1, #KEYS do
   if ARGV[3 * i + 2] == '1' then
     redis.call('ZADD', KEYS[i], now, ARGV[2])

@@ -10,7 +10,8 @@
 -- KEYS: session, index, the other sessions. ARGV: sid, expected generation, new
 -- generation, fingerprint, new jti, now ms, idle lifetime s, key hash ('' if none), the
 -- fingerprint of the password the database held before this request, session key prefix,
--- the other sessions' ids.
+-- the other sessions' ids. Returns the outcome, the successor's jti, issue time and expiry,
+-- then the ids of the other sessions it ended (those that were live).
 -- Uses: keep_indexed, accepts, unindex.
 local f = redis.call('HMGET', KEYS[1], 'gen', 'cur', 'abs', 'rot', 'exp', 'chg', 'fp', 'fpx')
 if not f[1] then return {'gone'} end
@@ -30,7 +31,9 @@ redis.call('HSET', KEYS[1], 'gen', ARGV[3], 'fp', ARGV[4], 'cur', ARGV[5], 'prev
 redis.call('HDEL', KEYS[1], 'fpx')
 redis.call('PEXPIRE', KEYS[1], ttl)
 keep_indexed(KEYS[2], ARGV[1], ttl)
+local reply = {'rotated', ARGV[5], ARGV[6], tostring(exp)}
 for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then table.insert(reply, ARGV[i + 8]) end
   unindex(KEYS[i], KEYS[2], ARGV[i + 8], ARGV[10])
 end
-return {'rotated', ARGV[5], ARGV[6], tostring(exp)}
+return reply
