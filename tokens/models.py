@@ -78,4 +78,5 @@ class SecurityEvent(models.Model):
         indexes = [models.Index(fields=["kind", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.username or '-'} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_kind_display()}: {self.username or '-'} ({when})"

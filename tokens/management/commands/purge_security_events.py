@@ -14,4 +14,4 @@ class Command(TokenCommand):
         count = security_events.purge(dry_run=dry_run)
         verb = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{verb} {count} security event(s) older than "
-                          f"{token_settings.SECURITY_EVENT_RETENTION.days} days.")
+                          f"{token_settings.SECURITY_EVENT_RETENTION} (SECURITY_EVENT_RETENTION).")
