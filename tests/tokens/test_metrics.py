@@ -117,9 +117,9 @@ def test_metrics_are_served_with_the_bearer_secret_only(client):
 
 
 @pytest.mark.parametrize("tokens, error", [
-    ({"METRICS_ALLOWED_IPS": ["10.0.0.0/33"]}, "tokens.E012"),
-    ({"METRICS_ALLOWED_IPS": ["example.com"]}, "tokens.E012"),
-    ({"METRICS_BEARER_TOKEN": "short"}, "tokens.E013"),
+    ({"METRICS_ALLOWED_IPS": ["10.0.0.0/33"]}, "tokens.E014"),
+    ({"METRICS_ALLOWED_IPS": ["example.com"]}, "tokens.E014"),
+    ({"METRICS_BEARER_TOKEN": "short"}, "tokens.E015"),
 ])
 def test_bad_metrics_settings_are_refused_at_check_time(tokens, error):
     with override_settings(TOKENS=tokens):

@@ -101,11 +101,11 @@ def test_revocations_by_a_command_are_recorded(user, login):
 def test_revocations_by_an_admin_are_recorded(admin_client, api, user, login):
     pair = login(user)
     sid = claims_of(pair["refresh_token"])["sid"]
-    url = f"/admin/accounts/user/{user.pk}/sessions/revoke/"
-    admin_client.post(url, {"session": sid})
+    sessions = f"/admin/accounts/user/{user.pk}/sessions/"
+    admin_client.post(sessions + "revoke/", {"session": sid})
     login(user)
-    admin_client.post(url)
-    admin_client.post(url)  # nothing left: no event
+    admin_client.post(sessions + "revoke-all/")
+    admin_client.post(sessions + "revoke-all/")  # nothing left: no event
     assert [(e.kind, e.session_id, e.sessions_ended, e.by) for e in events()] == [
         (Kind.REVOKED_BY_ADMIN, sid, 1, "root"), (Kind.REVOKED_BY_ADMIN, "", 1, "root")]
 
