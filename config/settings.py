@@ -150,6 +150,42 @@ CACHES = {
     }
 }
 
+
+def host_and_port(entry: str) -> tuple[str, int]:
+    host, _, port = entry.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"{entry.strip()!r} in REDIS_SENTINELS is not host:port.")
+    return host.strip("[]"), int(port)  # [::1]:26379 is IPv6
+
+
+def sentinel_cache(cache: dict, *, service: str, sentinels: list[tuple[str, int]]) -> dict:
+    """`cache` (a django-redis cache) reaching the primary of `service` through `sentinels`."""
+    return {**cache, "LOCATION": f"redis://{service}/0", "OPTIONS": {
+        **cache["OPTIONS"],
+        "CLIENT_CLASS": "django_redis.client.SentinelClient",
+        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+        "SENTINELS": sentinels,
+    }}
+
+
+# High availability (README, "High availability"): with REDIS_SENTINELS (host:port,...) the
+# token cache asks those Sentinels where the primary of REDIS_SENTINEL_SERVICE is, and
+# REDIS_URL is not used. The store reads and writes on the primary only (never a replica,
+# which may lag behind a rotation); a failover is a 503 for the seconds it takes.
+REDIS_SENTINELS = [
+    host_and_port(entry)
+    for entry in os.environ.get("REDIS_SENTINELS", "").split(",") if entry.strip()
+]
+REDIS_SENTINEL_SERVICE = os.environ.get("REDIS_SENTINEL_SERVICE", "")
+if REDIS_SENTINELS:
+    if not REDIS_SENTINEL_SERVICE:
+        raise ImproperlyConfigured(
+            "REDIS_SENTINELS is set but REDIS_SENTINEL_SERVICE is not: set it to the name "
+            "the Sentinels monitor the token Redis under (`sentinel monitor <name> ...`)."
+        )
+    CACHES["default"] = sentinel_cache(CACHES["default"], service=REDIS_SENTINEL_SERVICE,
+                                       sentinels=REDIS_SENTINELS)
+
 TOKENS = {
     # Every key is optional; see tokens/conf.py for the defaults.
     # Prometheus metrics (README, "Metrics"): counted unless DJANGO_METRICS=0; /metrics is

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class RedisServer:
     process: subprocess.Popen
     directory: Path
     args: list[str]
+    ready: str = "Ready to accept connections"  # what its log says once it listens
 
     @property
     def url(self) -> str:
@@ -54,15 +56,38 @@ class RedisServer:
 
     @classmethod
     def start(cls, *extra_args: str, attempts: int = 5) -> "RedisServer":
+        return cls._start(lambda port, directory: [
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--save", "", "--appendonly", "no", *extra_args], attempts=attempts)
+
+    @classmethod
+    def start_sentinel(cls, service: str, primary_port: int, *, quorum: int,
+                       down_after_ms: int = 1000, failover_timeout_ms: int = 3000
+                       ) -> "RedisServer":
+        """A Sentinel (`redis-server --sentinel`) monitoring the primary on `primary_port` as
+        `service`, from a config file of its own (Sentinel rewrites it as things change)."""
+        def args(port: int, directory: Path) -> list[str]:
+            config = directory / "sentinel.conf"
+            config.write_text(
+                f"sentinel monitor {service} 127.0.0.1 {primary_port} {quorum}\n"
+                f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+                f"sentinel failover-timeout {service} {failover_timeout_ms}\n")
+            return [str(config), "--sentinel", "--port", str(port), "--bind", "127.0.0.1",
+                    "--dir", str(directory)]
+
+        return cls._start(args, ready="+monitor master")
+
+    @classmethod
+    def _start(cls, arguments: Callable[[int, Path], list[str]], *, attempts: int = 5,
+               ready: str = "Ready to accept connections") -> "RedisServer":
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found")
         for _ in range(attempts):
             directory = Path(tempfile.mkdtemp(prefix="tokens-redis-"))
             port = free_port()
-            args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                    "--save", "", "--appendonly", "no", *extra_args]
-            server = cls(port, cls._spawn(args, directory / "redis.log"), directory, args)
+            args = [binary, *arguments(port, directory)]
+            server = cls(port, cls._spawn(args, directory / "redis.log"), directory, args, ready)
             try:
                 server.wait_until_ready()
                 return server
@@ -98,7 +123,7 @@ class RedisServer:
                 if "Address already in use" in log:
                     raise PortTaken(f"port {self.port} was taken")
                 raise RuntimeError(f"redis-server exited:\n{log[-2000:]}")
-            if "Ready to accept connections" in log:
+            if self.ready in log:
                 return
             time.sleep(0.02)
         self.stop()

@@ -60,3 +60,26 @@ def test_a_module_extending_the_settings_with_import_star_works():
     )
     assert result.returncode == 0, result.stderr
     assert "MD5PasswordHasher" in result.stdout
+
+
+def test_redis_sentinels_switch_the_token_cache_to_sentinel():
+    code = ("import django; django.setup(); from django.conf import settings as s; "
+            "o = s.CACHES['default']['OPTIONS']; print(s.CACHES['default']['LOCATION'], "
+            "o['CLIENT_CLASS'], o['CONNECTION_FACTORY'], o['SENTINELS'], o['SERIALIZER'])")
+    result = run_python(code, DJANGO_SECRET_KEY="x" * 50, REDIS_URL="redis://10.0.0.9:6380/2",
+                        REDIS_SENTINELS="10.0.0.1:26379, [fd00::2]:26380",
+                        REDIS_SENTINEL_SERVICE="tokens")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 3)[:3] == [
+        "redis://tokens/0", "django_redis.client.SentinelClient",
+        "django_redis.pool.SentinelConnectionFactory"]
+    assert "[('10.0.0.1', 26379), ('fd00::2', 26380)]" in result.stdout
+    assert "JSONSerializer" in result.stdout  # the rest of the cache's options kept
+
+
+def test_redis_sentinels_without_a_service_or_a_port_are_refused():
+    for env in ({"REDIS_SENTINELS": "10.0.0.1:26379"},
+                {"REDIS_SENTINELS": "10.0.0.1", "REDIS_SENTINEL_SERVICE": "tokens"}):
+        result = run_python("import django; django.setup()", DJANGO_SECRET_KEY="x" * 50, **env)
+        assert result.returncode != 0
+        assert "ImproperlyConfigured" in result.stderr

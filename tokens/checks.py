@@ -9,7 +9,7 @@ import jwt as pyjwt
 from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.utils.module_loading import import_string
 from django_redis.cache import RedisCache
 from django_redis.serializers.pickle import PickleSerializer
@@ -176,9 +176,9 @@ def _asymmetric_key_errors(algorithm: str) -> list[Error]:
 
 
 @register(Tags.caches, deploy=True)
-def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
+def check_token_redis(app_configs=None, **kwargs) -> list[Info | Warning]:
     """The Redis behind the token cache must be reachable, Redis >= 7, and neither evict
-    tokens nor forget them on restart."""
+    tokens nor forget them on restart; under Sentinel, its primary should have replicas."""
     if check_token_cache():
         return []  # reported as errors already
     alias = token_settings.CACHE_ALIAS
@@ -187,10 +187,12 @@ def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
         if too_old := redis_version_warnings(version):
             return too_old  # CONFIG GET of several names, below, needs Redis 7
         config = store.redis_config()
+        replication = _replica_messages() if _sentinels() else []
     except StoreUnavailable as exc:
         return [Warning(f"The token Redis (cache {alias!r}) is unreachable: {exc}",
-                        hint="Start Redis or fix REDIS_URL; eviction and persistence could "
-                             "not be verified.", id="tokens.W003")]
+                        hint="Start Redis or fix REDIS_URL (with Sentinel: REDIS_SENTINELS and "
+                             "REDIS_SENTINEL_SERVICE); eviction and persistence could not be "
+                             "verified.", id="tokens.W003")]
     if config is None:
         return [Warning(
             f"The token Redis (cache {alias!r}) refuses the CONFIG command, so eviction "
@@ -211,7 +213,28 @@ def check_token_redis(app_configs=None, **kwargs) -> list[Warning]:
             "The token Redis has no persistence (appendonly no and no save points): a "
             "Redis restart logs everyone out.",
             hint="Turn on AOF (appendonly yes) or RDB save points.", id="tokens.W002"))
-    return warnings
+    return warnings + replication
+
+
+def _sentinels() -> list:
+    config = settings.CACHES.get(token_settings.CACHE_ALIAS, {})
+    return config.get("OPTIONS", {}).get("SENTINELS") or []
+
+
+def _replica_messages() -> list[Info | Warning]:
+    """Under Sentinel: how many replicas the primary the store talks to has (the checks
+    above read that primary too)."""
+    replicas = store.redis_replicas()
+    if replicas is None:
+        return []  # INFO refused: judged on its settings alone, as above
+    if replicas == 0:
+        return [Warning(
+            "The token Redis primary under Sentinel has no connected replica: if it fails "
+            "there is nothing to fail over to, and refreshes answer 503 until it is back.",
+            hint="Start a replica (replicaof the primary) and check that the primary lists "
+                 "it as connected (INFO replication).", id="tokens.W008")]
+    return [Info(f"The token Redis primary under Sentinel has {replicas} connected "
+                 f"replica{'s' if replicas > 1 else ''}.", id="tokens.I001")]
 
 
 def redis_version_warnings(version: str) -> list[Warning]:

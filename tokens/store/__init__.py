@@ -20,7 +20,7 @@ from tokens.store.keys import KEY_PREFIX
 from tokens.store.login_limits import (Budget, Refusal, first_lockout, record_login_failure,
                                        release_login_attempt, reserve_login_attempt)
 from tokens.store.maintenance import PurgeReport, purge, purge_all, session_fingerprints
-from tokens.store.probes import redis_config, redis_version
+from tokens.store.probes import redis_config, redis_replicas, redis_version
 from tokens.store.sessions import (REHASHES_KEPT, Rotation, Session, add_fingerprint,
                                    create_session, is_active, is_change_retry, list_sessions,
                                    restart, revoke, revoke_all, rotate)
@@ -29,7 +29,8 @@ __all__ = [
     "KEY_PREFIX", "REHASHES_KEPT", "Budget", "PurgeReport", "Refusal", "Rotation", "Session",
     "add_fingerprint", "create_session", "first_lockout", "is_active", "is_change_retry",
     "list_sessions",
-    "purge", "purge_all", "record_login_failure", "redis_config", "redis_version",
+    "purge", "purge_all", "record_login_failure", "redis_config", "redis_replicas",
+    "redis_version",
     "release_login_attempt", "reserve_login_attempt", "restart", "revoke", "revoke_all",
     "rotate", "session_fingerprints",
 ]

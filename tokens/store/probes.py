@@ -16,6 +16,17 @@ def redis_version() -> str:
     return str(info.get("redis_version", ""))
 
 
+def redis_replicas() -> int | None:
+    """How many replicas are connected to the token Redis (under Sentinel, the primary), as
+    `INFO replication` reports them; None if INFO is refused."""
+    with connection("probe") as (conn, key):
+        try:
+            info = conn.info("replication")
+        except ResponseError:
+            return None
+    return int(info.get("connected_slaves", 0))
+
+
 def redis_config() -> dict[str, str] | None:
     """The token Redis's eviction and persistence settings; None if CONFIG is refused."""
     with connection("probe") as (conn, key):
