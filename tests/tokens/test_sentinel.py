@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from config.settings import sentinel_cache
-from tests.helpers import SESSIONS, me, refresh, session_keys
+from tests.helpers import SESSIONS, assert_error, caches_at, me, refresh, session_keys
 from tests.servers import RedisServer
 from tests.system.conftest import wait_for
 from tokens.checks import check_token_redis
@@ -76,3 +76,20 @@ def test_the_deploy_check_counts_the_primarys_replicas(servers):
         start_replica(servers, primary)
         (info,) = check_token_redis()
     assert info.id == "tokens.I001" and "1 connected replica" in info.msg
+
+
+def test_a_write_on_a_demoted_primary_is_a_503_and_the_session_goes_on(servers, api, user, login):
+    # What a client without Sentinel sees while an address still leads to the old primary,
+    # now a replica: READONLY (a ResponseError) must be an outage, not a 500 or a logout.
+    primary = RedisServer.start()
+    servers.append(primary)
+    replica = start_replica(servers, primary)
+    with override_settings(CACHES=caches_at(primary.url)):
+        pair = login(user)
+    written = redis.Redis(port=primary.port).info("replication")["master_repl_offset"]
+    wait_for(lambda: redis.Redis(port=replica.port).info("replication")["slave_repl_offset"]
+             >= written)
+    with override_settings(CACHES=caches_at(replica.url)):
+        assert_error(refresh(api, pair["refresh_token"]), 503, "token_store_unavailable")
+    with override_settings(CACHES=caches_at(primary.url)):
+        assert refresh(api, pair["refresh_token"]).status_code == 200
