@@ -160,11 +160,17 @@ def host_and_port(entry: str) -> tuple[str, int]:
 
 def sentinel_cache(cache: dict, *, service: str, sentinels: list[tuple[str, int]]) -> dict:
     """`cache` (a django-redis cache) reaching the primary of `service` through `sentinels`."""
+    options = cache["OPTIONS"]
     return {**cache, "LOCATION": f"redis://{service}/0", "OPTIONS": {
-        **cache["OPTIONS"],
+        **options,
         "CLIENT_CLASS": "django_redis.client.SentinelClient",
         "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
         "SENTINELS": sentinels,
+        # Each Sentinel asked once, with the Redis timeouts: redis-py's default for them
+        # (three retries with back-off) made a request wait 7 s for its 503 when none answered.
+        "SENTINEL_KWARGS": {"socket_timeout": options.get("SOCKET_TIMEOUT"),
+                            "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
+                            "retry": Retry(NoBackoff(), 0)},
     }}
 
 

@@ -3,6 +3,8 @@ sets it): the store reads and writes on the primary only, and the deploy check c
 primary's replicas. The failover itself: tests/system/test_failover.py."""
 
 import signal
+import socket
+import threading
 import uuid
 
 import pytest
@@ -11,7 +13,9 @@ from django.conf import settings
 from django.test import override_settings
 
 from config.settings import sentinel_cache
-from tests.helpers import SESSIONS, assert_error, caches_at, me, refresh, session_keys
+from tests.helpers import (
+    OBTAIN, PASSWORD, SESSIONS, assert_error, caches_at, me, refresh, session_keys,
+)
 from tests.servers import RedisServer
 from tests.system.conftest import wait_for
 from tokens.checks import check_token_redis
@@ -81,7 +85,7 @@ def test_the_deploy_check_counts_the_primarys_replicas(servers):
 def test_a_write_on_a_demoted_primary_is_a_503_and_the_session_goes_on(servers, api, user, login):
     # What a client without Sentinel sees while an address still leads to the old primary,
     # now a replica: READONLY (a ResponseError) must be an outage, not a 500 or a logout.
-    primary = RedisServer.start()
+    primary = RedisServer.start("--repl-diskless-sync-delay", "0")  # the replica syncs at once
     servers.append(primary)
     replica = start_replica(servers, primary)
     with override_settings(CACHES=caches_at(primary.url)):
@@ -93,3 +97,42 @@ def test_a_write_on_a_demoted_primary_is_a_503_and_the_session_goes_on(servers, 
         assert_error(refresh(api, pair["refresh_token"]), 503, "token_store_unavailable")
     with override_settings(CACHES=caches_at(primary.url)):
         assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+@pytest.fixture
+def hanging_up():
+    """A loopback port that accepts connections and closes them at once: a Sentinel (or a
+    proxy in front of one) that answers nothing. Counts the connections it was asked for."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed below
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_no_sentinel_answering_is_a_prompt_503_and_the_deploy_check_says_unreachable(
+        api, user, hanging_up):
+    # redis-py's MasterNotFoundError: no Sentinel names a primary (all down, or unreachable).
+    port, accepted = hanging_up
+    caches = {"default": sentinel_cache(settings.CACHES["default"], service="tokens-nowhere",
+                                        sentinels=[("127.0.0.1", port)])}
+    with override_settings(CACHES=caches):
+        assert_error(api.post(OBTAIN, {"username": user.username, "password": PASSWORD},
+                              format="json"), 503, "token_store_unavailable")
+        # Asked once per connection attempt (the store's one retry), not again and again
+        # with back-off: the 503 comes as soon as with a dead Redis.
+        assert len(accepted) == 4  # two store calls: hold the attempt, release it in case
+        assert ids(check_token_redis()) == ["tokens.W003"]
