@@ -187,7 +187,7 @@ def check_token_redis(app_configs=None, **kwargs) -> list[Info | Warning]:
         if too_old := redis_version_warnings(version):
             return too_old  # CONFIG GET of several names, below, needs Redis 7
         config = store.redis_config()
-        replication = _replica_messages() if _sentinels() else []
+        replication = _replica_messages() if _sentinels() or _replica_acks() else []
     except StoreUnavailable as exc:
         return [Warning(f"The token Redis (cache {alias!r}) is unreachable: {exc}",
                         hint="Start Redis or fix REDIS_URL (with Sentinel: REDIS_SENTINELS and "
@@ -221,12 +221,25 @@ def _sentinels() -> list:
     return config.get("OPTIONS", {}).get("SENTINELS") or []
 
 
+def _replica_acks() -> int:
+    acks = token_settings.REPLICA_ACKS
+    return acks if type(acks) is int and acks > 0 else 0  # else tokens.E012
+
+
 def _replica_messages() -> list[Info | Warning]:
-    """Under Sentinel: how many replicas the primary the store talks to has (the checks
-    above read that primary too)."""
+    """Under Sentinel, or with REPLICA_ACKS: how many replicas the primary the store talks
+    to has (the checks above read that primary too)."""
     replicas = store.redis_replicas()
     if replicas is None:
         return []  # INFO refused: judged on its settings alone, as above
+    if replicas < _replica_acks():
+        return [Warning(
+            f"TOKENS['REPLICA_ACKS'] is {_replica_acks()} but the token Redis has {replicas} "
+            "connected replica(s): every login, refresh and logout would answer 503.",
+            hint="Lower REPLICA_ACKS to the replicas you run, or start more replicas.",
+            id="tokens.W009")]
+    if not _sentinels():
+        return []
     if replicas == 0:
         return [Warning(
             "The token Redis primary under Sentinel has no connected replica: if it fails "

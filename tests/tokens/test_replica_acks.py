@@ -174,3 +174,11 @@ def test_an_ack_timeout_as_long_as_the_socket_timeout_is_refused_by_the_checks()
         with override_settings(TOKENS={"REPLICA_ACKS": acks}):
             with pytest.raises(SystemCheckError, match="tokens.E012"):
                 call_command("check")
+
+
+def test_the_deploy_check_warns_when_there_are_fewer_replicas_than_acks(pair, primary_conn):
+    from tokens.checks import check_token_redis
+
+    assert [m.id for m in check_token_redis() if m.id == "tokens.W009"] == []
+    with override_settings(TOKENS={**ACKS, "REPLICA_ACKS": 2}):
+        assert "tokens.W009" in [m.id for m in check_token_redis()]
