@@ -99,6 +99,19 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded database under several workers. WAL: readers never wait for the writer,
+    # and a commit appends to the log instead of waiting on the disk (NORMAL is durable
+    # across a process crash; a power cut may lose the last commits, never corrupt). A
+    # writer waits up to `timeout` seconds for another instead of failing with "database is
+    # locked", and a transaction takes the write lock when it begins (IMMEDIATE), so one that
+    # read first is never refused on its first write.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "timeout": 10,
+        "transaction_mode": "IMMEDIATE",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 AUTH_USER_MODEL = "accounts.User"
 

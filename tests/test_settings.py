@@ -83,3 +83,30 @@ def test_redis_sentinels_without_a_service_or_a_port_are_refused():
         result = run_python("import django; django.setup()", DJANGO_SECRET_KEY="x" * 50, **env)
         assert result.returncode != 0
         assert "ImproperlyConfigured" in result.stderr
+
+
+def test_the_embedded_database_is_set_for_concurrent_workers(tmp_path):
+    # WAL (readers never wait for a writer, commits do not wait on the disk), a busy timeout
+    # (a writer waits for another instead of failing with "database is locked") and
+    # transactions that take the write lock when they begin.
+    result = run_python(
+        "import django; django.setup(); from django.db import connection; "
+        "cursor = connection.cursor(); "
+        "print(*(cursor.execute(f'PRAGMA {name}').fetchone()[0] "
+        "for name in ('journal_mode', 'synchronous', 'busy_timeout')), "
+        "connection.transaction_mode)",
+        DJANGO_SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "1", "10000", "IMMEDIATE"]  # 1: NORMAL
+
+
+def test_postgresql_gets_none_of_the_sqlite_options():
+    result = run_python(
+        # The settings module alone: no PostgreSQL driver is installed here.
+        "import config.settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default'].get('OPTIONS', {}))",
+        DJANGO_SECRET_KEY="x" * 50, DATABASE_URL="postgres://u:p@db.example.com:5432/tokens",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "{}"]

@@ -246,3 +246,18 @@ def test_the_address_limit_holds_across_processes(project):
         assert (throttled.status, throttled.code) == (429, "throttled")
     # Her own browser is not locked out by what came from elsewhere.
     assert b.call("POST", OBTAIN, login, headers=device).status == 200
+
+
+def test_concurrent_logins_on_the_embedded_database_never_fail(project):
+    # Every login writes `last_login`: four workers writing one SQLite file at once wait for
+    # each other (busy timeout, WAL) instead of failing with "database is locked" (a 500).
+    server = project.start_api(workers=4)
+
+    def logins(_) -> list[int]:
+        return [server.call("POST", OBTAIN, {"username": "alice", "password": PASSWORD}).status
+                for _ in range(25)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [status for batch in pool.map(logins, range(8)) for status in batch]
+    assert statuses == [200] * 200
+    assert "database is locked" not in server.log.read_text()
