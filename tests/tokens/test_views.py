@@ -13,7 +13,7 @@ from django.test import override_settings
 from tests.helpers import (
     LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, REFRESH, SESSIONS, assert_error, me, refresh,
 )
-from tokens import jwt
+from tokens import jwt, services
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,20 @@ def test_access_token_from_login_authenticates(api, user, login):
     response = me(api, login(user)["access_token"])
     assert response.status_code == 200
     assert response.json() == {"id": user.pk, "username": "alice", "email": "alice@example.com"}
+
+
+def test_the_user_a_token_authenticates_is_the_one_the_orm_reads(user, login):
+    # A view gets request.user as if loaded by the ORM: typed fields (datetimes, booleans),
+    # and an instance that saves as an update of its row.
+    authenticated, _ = services.authenticate_access(access_token=login(user)["access_token"])
+    loaded = type(user).objects.get(pk=user.pk)
+    for field in type(user)._meta.concrete_fields:
+        value = getattr(authenticated, field.attname)
+        assert value == getattr(loaded, field.attname), field.name
+        assert type(value) is type(getattr(loaded, field.attname)), field.name
+    authenticated.first_name = "Alice"
+    authenticated.save()
+    assert list(type(user).objects.values_list("pk", "first_name")) == [(user.pk, "Alice")]
 
 
 def test_wrong_password_is_refused(api, user):
