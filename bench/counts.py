@@ -39,6 +39,7 @@ def count(method: str, path: str, body: dict | None = None, token: str | None = 
     global round_trips
     round_trips = 0
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    client.cookies.clear()  # as wrk: no device cookie (a login is counted per username and address)
     with CaptureQueriesContext(connection) as queries:
         if method == "GET":
             response = client.get(path, **headers)

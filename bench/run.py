@@ -1,4 +1,5 @@
-"""`make bench`: this project against the framework ceiling and djangorestframework-simplejwt.
+"""`make bench`: this project, as shipped, against the framework ceiling and
+djangorestframework-simplejwt.
 
 Starts its own redis-server and gunicorn servers on loopback, drives them with wrk, and
 writes bench/results.md and bench/results.json. Every process it starts, it stops.
@@ -26,12 +27,35 @@ from tests.servers import RedisServer, free_port  # noqa: E402
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-CONNECTIONS = 4  # wrk -t4 -c4: one connection per wrk thread, so each holds its own session
+CONNECTIONS = 8  # wrk -t8 -c8: one connection per wrk thread, so each holds its own session
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "sync")
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 PASSWORD = "bench-password-0123"
 SECRET_KEY = "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Everything the benchmark changes from the configuration a user gets (config.settings, the
+# Redis of `make serve`), for the load itself; results.md lists it next to the numbers.
+CHANGES = [
+    "Password hasher: MD5, on both sides, on the servers of every scenario but `obtain "
+    "(default hasher)`, so that a login measures the token service rather than PBKDF2; "
+    "`obtain (default hasher)` runs each side's default (PBKDF2).",
+    "`me (session check off)`: `CHECK_SESSION_ON_ACCESS = False`, for comparison only; every "
+    "other scenario of ours runs with the check on, as shipped.",
+    "Login limits on, as shipped. Every login here has the right password: it holds one "
+    "attempt of the username's budget (5) only while its password is checked, at most one "
+    "per worker, and releases it; the address's budget counts failures only.",
+    "Lifetimes as shipped (access tokens live 5 minutes): each run of `me` logs in afresh for "
+    f"its access token, each run of `refresh` starts {CONNECTIONS} fresh sessions.",
+    "gunicorn started from the command line (2 sync workers, no access log) for both sides, "
+    "not with config/gunicorn.conf.py, which `make serve` uses and which logs every request.",
+    "A `ping` view (a bare DRF view, no authentication) added to both: the framework's ceiling.",
+    "simplejwt: `ROTATE_REFRESH_TOKENS`, `BLACKLIST_AFTER_ROTATION` and `UPDATE_LAST_LOGIN` "
+    "on (off by default), its refresh lifetime 30 days as ours; the project's middleware and "
+    "database settings (SQLite in WAL: a stock Django project runs SQLite in its rollback "
+    "journal, where every login's writes wait on the disk).",
+]
 
 
 @dataclass
@@ -106,6 +130,10 @@ class Server:
         self.stop()
         raise RuntimeError(f"gunicorn for {target.name} did not start")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by gunicorn's master and workers (user + system)."""
+        return process_cpu_seconds([self.process.pid, *children(self.process.pid)])
+
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(f"{self.base}{path}", json.dumps(body).encode(),
                                          {"Content-Type": "application/json"})
@@ -120,6 +148,28 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=15)
         self.log.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / CLOCK_TICKS
 
 
 def lua_string(value: str) -> str:
@@ -208,6 +258,8 @@ class Scenario:
             "p50_ms": statistics.median(r["p50_ms"] for r in self.runs),
             "p99_ms": statistics.median(r["p99_ms"] for r in self.runs),
             "errors": sum(r["errors"] for r in self.runs),
+            "server_cpu_ms": statistics.median(r["server_cpu_ms"] for r in self.runs),
+            "redis_cpu_ms": statistics.median(r["redis_cpu_ms"] for r in self.runs),
             "requests": sum(r["requests"] for r in self.runs),
         }
 
@@ -215,7 +267,10 @@ class Scenario:
 def scenarios_of(target: Target, fast: Server, unchecked: Server | None,
                  default: Server) -> list[Scenario]:
     login = {"username": "benchfast", "password": PASSWORD}
-    access = fast.post(target.obtain, login)[target.access_field]
+
+    def me_of(server: Server) -> str:
+        # A fresh access token for every run: it lives 5 minutes, a whole bench much longer.
+        return script_get(target.me, server.post(target.obtain, login)[target.access_field])
 
     def fresh_sessions() -> str:
         tokens = [fast.post(target.obtain, login)[target.refresh_field]
@@ -224,20 +279,19 @@ def scenarios_of(target: Target, fast: Server, unchecked: Server | None,
 
     scenarios = [
         Scenario(target, "ping", fast, lambda: script_get("/ping/")),
-        Scenario(target, "me", fast, lambda: script_get(target.me, access)),
+        Scenario(target, "me", fast, lambda: me_of(fast)),
         Scenario(target, "refresh", fast, fresh_sessions),
         Scenario(target, "obtain (fast hasher)", fast, lambda: script_post(target.obtain, login)),
         Scenario(target, "obtain (default hasher)", default, lambda: script_post(
             target.obtain, {"username": "bench", "password": PASSWORD})),
     ]
     if unchecked is not None:
-        unchecked_access = unchecked.post(target.obtain, login)[target.access_field]
         scenarios.insert(2, Scenario(target, "me (session check off)", unchecked,
-                                     lambda: script_get(target.me, unchecked_access)))
+                                     lambda: me_of(unchecked)))
     return scenarios
 
 
-def run_scenarios(scenarios: list[Scenario]) -> None:
+def run_scenarios(scenarios: list[Scenario], redis_pid: int) -> None:
     """Warm each up, then RUNS rounds in which every scenario runs once.
 
     Rounds, rather than all runs of one scenario back to back: this machine's speed drifts
@@ -248,7 +302,15 @@ def run_scenarios(scenarios: list[Scenario]) -> None:
     for round_number in range(1, RUNS + 1):
         print(f"round {round_number}/{RUNS}:")
         for scenario in scenarios:
-            scenario.runs.append(wrk(scenario.server.base, scenario.make_script(), DURATION))
+            script = scenario.make_script()
+            server_cpu, redis_cpu = scenario.server.cpu_seconds(), process_cpu_seconds([redis_pid])
+            run = wrk(scenario.server.base, script, DURATION)
+            # CPU per request, in ms: steadier than throughput on a machine whose speed drifts.
+            run["server_cpu_ms"] = 1000 * (scenario.server.cpu_seconds() - server_cpu) / max(
+                run["requests"], 1)
+            run["redis_cpu_ms"] = 1000 * (process_cpu_seconds([redis_pid]) - redis_cpu) / max(
+                run["requests"], 1)
+            scenario.runs.append(run)
             print(f"  {scenario.target.name:9} {scenario.name:25} "
                   f"{scenario.runs[-1]['rps']:8.0f} req/s", flush=True)
 
@@ -273,15 +335,17 @@ def machine(redis_version: str) -> dict:
         "cores": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
-        "redis": redis_version,
         "wrk": wrk_version.split()[1] if wrk_version else "?",
         "django": django.get_version(),
         "djangorestframework": rest_framework.VERSION,
         "djangorestframework-simplejwt": rest_framework_simplejwt.__version__,
         "server": f"gunicorn, {WORKERS} workers, worker class {WORKER_CLASS}, "
                   f"{THREADS} thread(s) each",
-        "client": f"wrk -t{CONNECTIONS} -c{CONNECTIONS}, keep-alive, on the same 2 cores",
-        "database": "SQLite (both)",
+        "client": f"wrk -t{CONNECTIONS} -c{CONNECTIONS}, on the same cores",
+        "database": "SQLite from DATABASE_URL with the project's settings (WAL, busy "
+                    "timeout, IMMEDIATE transactions), for both",
+        "redis": redis_version,
+        "redis_setup": "on loopback TCP, AOF on (appendfsync everysec) as `make serve` starts it",
         "runs": f"{WARMUP}s warm-up each, then {RUNS} rounds in which every scenario runs "
                 f"{DURATION}s; the median of the {RUNS} runs is reported",
     }
@@ -290,7 +354,7 @@ def machine(redis_version: str) -> dict:
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: run `make bench`, which installs it.")
-    redis_server = RedisServer.start()
+    redis_server = RedisServer.start("--appendonly", "yes")  # as `make run`/`make serve`
     servers: list[Server] = []
 
     def serve(target: Target, **env: str) -> Server:
@@ -301,7 +365,7 @@ def main() -> None:
         import redis
 
         redis_version = redis.Redis(port=redis_server.port).info()["redis_version"]
-        results = {"machine": machine(redis_version)}
+        results = {"machine": machine(redis_version), "changes": CHANGES}
         scenarios = []
         for target in (OURS, PEER):
             prepare(target, redis_server.url)
@@ -312,7 +376,7 @@ def main() -> None:
                 if target is OURS else None,
                 default=serve(target),
             )
-        run_scenarios(scenarios)
+        run_scenarios(scenarios, redis_server.process.pid)
         for target in (OURS, PEER):
             results[target.name] = {s.name: s.summary() for s in scenarios if s.target is target}
         for server in servers:

@@ -1,11 +1,10 @@
 """The peer: a minimal project on djangorestframework-simplejwt with its token blacklist,
-on the same database engine (SQLite from DATABASE_URL), server and client settings."""
+on the same database settings (SQLite from DATABASE_URL, in WAL), server and client settings."""
 
 import os
 from datetime import timedelta
 
-import dj_database_url
-
+from config.settings import DATABASES as PROJECT_DATABASES
 from config.settings import MIDDLEWARE as PROJECT_MIDDLEWARE
 
 SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
@@ -23,7 +22,8 @@ INSTALLED_APPS = [
 # is the same framework ceiling for both and the difference is the token library.
 MIDDLEWARE = PROJECT_MIDDLEWARE
 ROOT_URLCONF = "bench.peer.urls"
-DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+# The project's database settings (WAL, busy timeout): the difference is the token library.
+DATABASES = PROJECT_DATABASES
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 if os.environ.get("BENCH_FAST_HASHER") == "1":
@@ -37,8 +37,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(hours=1),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=30),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=30),  # as ours; the access lifetime is 5 min in both
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,  # as the project does on login
