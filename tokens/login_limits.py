@@ -25,6 +25,7 @@ import ipaddress
 import secrets
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
@@ -42,34 +43,52 @@ DEVICE_SALT = "tokens.login_limits.device"
 DEVICE_USERS_MAX = 10
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A correct password's attempt, still held against its budgets: whoever writes next
+    releases it in the same round trip (store.create_session), or calls release_quietly."""
+
+    budgets: tuple[store.Budget, ...]
+    attempt: str
+
+
 def limited(*, username: object, ip_address: str, device_cookie: str | None,
             check: Callable[[], T]) -> T:
     """Run the password check `check` (a falsy result: wrong password) within the limits of
     this username and client; raises LoginThrottled, without running it, when over them."""
+    result, hold = holding(username=username, ip_address=ip_address,
+                           device_cookie=device_cookie, check=check)
+    release_quietly(hold)
+    return result
+
+
+def holding(*, username: object, ip_address: str, device_cookie: str | None,
+            check: Callable[[], T]) -> tuple[T, Hold | None]:
+    """As `limited`, but a correct password's attempt stays held (the Hold returned) until
+    the caller releases it, so that a login releases it with its session's write."""
     budgets = _budgets(username, ip_address, device_cookie)
     if not budgets:
-        return check()
-    held = [budget for budget in budgets if budget.held]
-    attempt = f"{clock.now_ms()}:{secrets.token_hex(8)}"
+        return check(), None
+    hold = Hold(tuple(budget for budget in budgets if budget.held),
+                f"{clock.now_ms()}:{secrets.token_hex(8)}")
     try:
-        refusal = store.reserve_login_attempt(budgets=budgets, attempt=attempt,
+        refusal = store.reserve_login_attempt(budgets=budgets, attempt=hold.attempt,
                                               now_ms=clock.now_ms())
     except StoreUnavailable:
-        _release_quietly(held, attempt)  # the script may have run, its reply lost
+        release_quietly(hold)  # the script may have run, its reply lost
         raise
     if refusal is not None:
         raise LoginThrottled(wait=refusal.wait, budgets=refusal.scopes)
     try:
         result = check()
     except BaseException:
-        _release_quietly(held, attempt)  # the check did not finish: it tried nothing
+        release_quietly(hold)  # the check did not finish: it tried nothing
         raise
     if result:
-        _release_quietly(held, attempt)
-    else:
-        store.record_login_failure(budgets=[b for b in budgets if not b.held], attempt=attempt,
-                                   now_ms=clock.now_ms())
-    return result
+        return result, hold
+    store.record_login_failure(budgets=[b for b in budgets if not b.held],
+                               attempt=hold.attempt, now_ms=clock.now_ms())
+    return result, None
 
 
 def count_reset_request(*, email: str, ip_address: str) -> None:
@@ -88,6 +107,16 @@ def count_reset_request(*, email: str, ip_address: str) -> None:
                                           now_ms=clock.now_ms())
     if refusal is not None:
         raise ResetThrottled(wait=refusal.wait, budgets=refusal.scopes)
+
+
+def release_quietly(hold: Hold | None) -> None:
+    """Uncount a held attempt (a correct password, or a check that never ran)."""
+    if not hold or not hold.budgets:
+        return
+    try:
+        store.release_login_attempt(budgets=list(hold.budgets), attempt=hold.attempt)
+    except StoreUnavailable:
+        pass  # logged by the store; at worst one attempt stays counted for one window
 
 
 def first_lockout(*, username: object) -> bool:
@@ -175,13 +204,6 @@ def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
     if not isinstance(device, str) or not isinstance(users, list):
         return None
     return device, [u for u in users if isinstance(u, str)]
-
-
-def _release_quietly(budgets: list[store.Budget], attempt: str) -> None:
-    try:
-        store.release_login_attempt(budgets=budgets, attempt=attempt)
-    except StoreUnavailable:
-        pass  # logged by the store; at worst one attempt stays counted for one window
 
 
 def _account_digest(username: str) -> str:

@@ -85,7 +85,26 @@ def obtain_pair(
 
 def _obtain_pair(request: HttpRequest | None, username: str, password: str, client: ClientInfo
                  ) -> Login:
-    user = check_login(request=request, username=username, password=password, client=client)
+    user, hold = _check_login(request, username, password, client)
+    try:
+        session_id, jti, now_ms, expires_at = _start_session(user, client, hold)
+    except BaseException:
+        login_limits.release_quietly(hold)
+        raise
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    hooks.send(hooks.session_started, user=user, session_id=session_id,
+               ip_address=client.ip_address, user_agent=client.user_agent)
+    return Login(
+        pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
+        device_cookie=login_limits.device_cookie(username=user.get_username(),
+                                                 current=client.device_cookie),
+    )
+
+
+def _start_session(user: AbstractBaseUser, client: ClientInfo,
+                   hold: login_limits.Hold | None) -> tuple[str, str, int, int]:
+    """A new session for `user`; its write releases the login's held attempt (one round
+    trip for both)."""
     now_ms = clock.now_ms()
     session_id, jti = _new_id(), _new_id()
     now_s = now_ms // 1000
@@ -102,15 +121,10 @@ def _obtain_pair(request: HttpRequest | None, username: str, password: str, clie
         absolute_expires_at=absolute_expires_at,
         user_agent=client.user_agent,
         ip_address=client.ip_address,
+        release=hold.budgets if hold else (),
+        attempt=hold.attempt if hold else "",
     )
-    user_logged_in.send(sender=user.__class__, request=request, user=user)
-    hooks.send(hooks.session_started, user=user, session_id=session_id,
-               ip_address=client.ip_address, user_agent=client.user_agent)
-    return Login(
-        pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
-        device_cookie=login_limits.device_cookie(username=user.get_username(),
-                                                 current=client.device_cookie),
-    )
+    return session_id, jti, now_ms, expires_at
 
 
 def check_login(
@@ -118,11 +132,19 @@ def check_login(
 ) -> AbstractBaseUser:
     """The user these credentials authenticate, checked within the login limits (the API's
     and the admin's login); raises InvalidCredentials or LoginThrottled."""
-    user = _limited(username=username, client=client,
-                    check=lambda: authenticate(request, username=username, password=password))
+    user, hold = _check_login(request, username, password, client)
+    login_limits.release_quietly(hold)
+    return user
+
+
+def _check_login(request: HttpRequest | None, username: str, password: str,
+                 client: ClientInfo) -> tuple[AbstractBaseUser, login_limits.Hold | None]:
+    user, hold = _holding(username=username, client=client,
+                          check=lambda: authenticate(request, username=username,
+                                                     password=password))
     if user is None:
         raise InvalidCredentials()
-    return user
+    return user, hold
 
 
 def rotate_refresh(
@@ -272,8 +294,14 @@ def check_old_password(*, user: AbstractBaseUser, password: str, client: ClientI
 
 
 def _limited(*, username: object, client: ClientInfo, check):
+    result, hold = _holding(username=username, client=client, check=check)
+    login_limits.release_quietly(hold)
+    return result
+
+
+def _holding(*, username: object, client: ClientInfo, check):
     try:
-        return login_limits.limited(username=username, ip_address=client.ip_address,
+        return login_limits.holding(username=username, ip_address=client.ip_address,
                                     device_cookie=client.device_cookie, check=check)
     except LoginThrottled as refused:
         _login_refused(username, client, refused)

@@ -2,6 +2,7 @@
 of their session ids (the index), so that listing or ending one user's sessions costs in
 proportion to that user's sessions. The atomic rules are the Lua scripts in `lua/`."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
@@ -10,7 +11,8 @@ from tokens.store import scripts
 from tokens.exceptions import ReplicasBehind
 from tokens.store.connection import connection, text, write
 from tokens.store.keys import (index_key, reuse_key, session_and_index, session_key,
-                               session_prefix)
+                               session_prefix, throttle_key)
+from tokens.store.login_limits import Budget
 
 # How many re-hashes a session that is not used in between may live through.
 REHASHES_KEPT = 8
@@ -54,23 +56,27 @@ def create_session(
     absolute_expires_at: int,
     user_agent: str,
     ip_address: str,
+    release: Sequence[Budget] = (),
+    attempt: str = "",
 ) -> None:
-    """Store a new session whose current refresh token is `jti`, alive until `expires_at`."""
+    """Store a new session whose current refresh token is `jti`, alive until `expires_at`,
+    and uncount login `attempt` from the `release` budgets (the login's, in the same trip)."""
     fields = {
         "uid": user_id, "gen": generation, "fp": fingerprint, "cur": jti, "prev": "",
         "rot": now_ms, "exp": expires_at, "abs": absolute_expires_at,
         "created": now_ms, "last": now_ms, "ua": user_agent, "ip": ip_address,
     }
-    args = [session_id, expires_at * 1000 - now_ms]
+    args = [session_id, expires_at * 1000 - now_ms, attempt]
     for name, value in fields.items():
         args += [name, value]
     with connection("create") as (conn, key):
         keys = session_and_index(key, user_id, session_id)
+        keys += [throttle_key(key, budget.scope, budget.ident) for budget in release]
         try:
             write(scripts.CREATE, conn, keys=keys, args=args)
         except ReplicasBehind:
             # No one will ever hold its tokens: do not list it for weeks as a login.
-            scripts.REVOKE(keys=keys, args=[session_id, "", ""], client=conn)
+            scripts.REVOKE(keys=keys[:2], args=[session_id, "", ""], client=conn)
             raise
 
 
