@@ -28,9 +28,7 @@ from tokens.store.sessions import (REHASHES_KEPT, Rotation, Session, add_fingerp
 __all__ = [
     "KEY_PREFIX", "REHASHES_KEPT", "Budget", "PurgeReport", "Refusal", "Rotation", "Session",
     "add_fingerprint", "create_session", "first_lockout", "is_active", "is_change_retry",
-    "list_sessions",
-    "purge", "purge_all", "record_login_failure", "redis_config", "redis_replicas",
-    "redis_version",
-    "release_login_attempt", "reserve_login_attempt", "restart", "revoke", "revoke_all",
-    "rotate", "session_fingerprints",
+    "list_sessions", "purge", "purge_all", "record_login_failure", "redis_config",
+    "redis_replicas", "redis_version", "release_login_attempt", "reserve_login_attempt",
+    "restart", "revoke", "revoke_all", "rotate", "session_fingerprints",
 ]
