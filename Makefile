@@ -119,7 +119,7 @@ wrk:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else echo "wrk not found: sudo apt-get install wrk"; exit 1; fi; }
 
-# Writes bench/results.md and bench/results.json (about 8 minutes; BENCH_DURATION=2 for a quick look).
+# Writes bench/results.md and bench/results.json (about 10 minutes; BENCH_DURATION=2 for a quick look).
 bench: $(BENCH_VENV)/.installed redis-server wrk
 	$(BENCH_VENV)/bin/python bench/run.py
 

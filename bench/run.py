@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import REPLICA_ACKS as REPLICA_ACKS_SCENARIO  # noqa: E402
 from tests.servers import RedisServer, free_port  # noqa: E402
 
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -43,13 +44,21 @@ CHANGES = [
     "`obtain (default hasher)` runs each side's default (PBKDF2).",
     "`me (session check off)`: `CHECK_SESSION_ON_ACCESS = False`, for comparison only; every "
     "other scenario of ours runs with the check on, as shipped.",
+    "`me (metrics off)` and `refresh (metrics off)`: `DJANGO_METRICS=0`, for comparison only; "
+    "every other scenario of ours counts its Prometheus metrics, as shipped.",
+    "`refresh (REPLICA_ACKS=1, one replica)`: `TOKENS['REPLICA_ACKS'] = 1`, for comparison "
+    "only, on a Redis of its own: a primary as the others (AOF on) with one replica on "
+    "loopback, attached before the runs start. Every other scenario's Redis has no replica, "
+    "as `make serve` starts it. Its Redis CPU per request counts the primary and the replica.",
     "Login limits on, as shipped. Every login here has the right password: it holds one "
     "attempt of the username's budget (5) only while its password is checked, at most one "
     "per worker, and releases it; the address's budget counts failures only.",
     "Lifetimes as shipped (access tokens live 5 minutes): each run of `me` logs in afresh for "
     f"its access token, each run of `refresh` starts {CONNECTIONS} fresh sessions.",
     "gunicorn started from the command line (2 sync workers, no access log) for both sides, "
-    "not with config/gunicorn.conf.py, which `make serve` uses and which logs every request.",
+    "not with config/gunicorn.conf.py, which `make serve` uses and which logs every request. "
+    "Ours gets what that config does for metrics: PROMETHEUS_MULTIPROC_DIR, a fresh empty "
+    "directory per server (every observation a write to a memory-mapped file), removed after.",
     "A `ping` view (a bare DRF view, no authentication) added to both: the framework's ceiling.",
     "simplejwt: `ROTATE_REFRESH_TOKENS`, `BLACKLIST_AFTER_ROTATION` and `UPDATE_LAST_LOGIN` "
     "on (off by default), its refresh lifetime 30 days as ours; the project's middleware and "
@@ -67,10 +76,12 @@ class Target:
     me: str
     refresh_field: str  # request and response field of the refresh token
     access_field: str
+    multiprocess_metrics: bool  # Prometheus metrics in files, as config/gunicorn.conf.py sets
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-")))
 
     def env(self, redis_url: str, **extra: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BENCH_"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DJANGO_", "BENCH_", "PROMETHEUS_"))}
         env.update({
             "DJANGO_SETTINGS_MODULE": self.settings,
             "DJANGO_SECRET_KEY": SECRET_KEY,
@@ -84,9 +95,9 @@ class Target:
 
 
 OURS = Target("ours", "bench.ours_settings", "/api/auth/token/", "/api/auth/token/refresh/",
-              "/api/auth/me/", "refresh_token", "access_token")
+              "/api/auth/me/", "refresh_token", "access_token", multiprocess_metrics=True)
 PEER = Target("simplejwt", "bench.peer.settings", "/api/token/", "/api/token/refresh/",
-              "/api/me/", "refresh", "access")
+              "/api/me/", "refresh", "access", multiprocess_metrics=False)
 
 
 def django(target: Target, redis_url: str, *args: str, **env: str) -> str:
@@ -106,11 +117,20 @@ def prepare(target: Target, redis_url: str) -> None:
 
 
 class Server:
-    """gunicorn, 2 workers (sync unless BENCH_WORKER_CLASS says otherwise), on a loopback port."""
+    """gunicorn, 2 workers (sync unless BENCH_WORKER_CLASS says otherwise), on a loopback port,
+    using the Redis at `redis_url` (run by the processes `redis_pids`)."""
 
-    def __init__(self, target: Target, redis_url: str, **env: str) -> None:
+    def __init__(self, target: Target, redis_url: str, redis_pids: list[int], **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.redis_pids = redis_pids
+        self.metrics_dir = None
+        if target.multiprocess_metrics:
+            # As config/gunicorn.conf.py: a fresh, empty directory for this server's samples.
+            # Its other hook, mark_process_dead on a worker's exit, only drops live gauges
+            # (there are none) and does nothing while no worker dies, as in a run.
+            self.metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=target.directory))
+            env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
         self.log = (target.directory / f"gunicorn-{self.port}.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()",
@@ -148,6 +168,8 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=15)
         self.log.close()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
 def children(pid: int) -> list[int]:
@@ -264,34 +286,40 @@ class Scenario:
         }
 
 
-def scenarios_of(target: Target, fast: Server, unchecked: Server | None,
-                 default: Server) -> list[Scenario]:
+def scenarios_of(target: Target, fast: Server, default: Server, *,
+                 unchecked: Server | None = None, metrics_off: Server | None = None,
+                 replica_acks: Server | None = None) -> list[Scenario]:
+    """The scenarios of one side; ours also runs the comparison servers (each, when given)."""
     login = {"username": "benchfast", "password": PASSWORD}
 
-    def me_of(server: Server) -> str:
+    def me_of(server: Server):
         # A fresh access token for every run: it lives 5 minutes, a whole bench much longer.
-        return script_get(target.me, server.post(target.obtain, login)[target.access_field])
+        return lambda: script_get(target.me,
+                                  server.post(target.obtain, login)[target.access_field])
 
-    def fresh_sessions() -> str:
-        tokens = [fast.post(target.obtain, login)[target.refresh_field]
-                  for _ in range(CONNECTIONS)]
-        return script_refresh(target, tokens)
+    def fresh_sessions(server: Server):
+        # Sessions of the server under test: its Redis may not be the others'.
+        return lambda: script_refresh(target, [
+            server.post(target.obtain, login)[target.refresh_field] for _ in range(CONNECTIONS)])
 
     scenarios = [
         Scenario(target, "ping", fast, lambda: script_get("/ping/")),
-        Scenario(target, "me", fast, lambda: me_of(fast)),
-        Scenario(target, "refresh", fast, fresh_sessions),
+        Scenario(target, "me", fast, me_of(fast)),
+        unchecked and Scenario(target, "me (session check off)", unchecked, me_of(unchecked)),
+        metrics_off and Scenario(target, "me (metrics off)", metrics_off, me_of(metrics_off)),
+        Scenario(target, "refresh", fast, fresh_sessions(fast)),
+        metrics_off and Scenario(target, "refresh (metrics off)", metrics_off,
+                                 fresh_sessions(metrics_off)),
+        replica_acks and Scenario(target, REPLICA_ACKS_SCENARIO, replica_acks,
+                                  fresh_sessions(replica_acks)),
         Scenario(target, "obtain (fast hasher)", fast, lambda: script_post(target.obtain, login)),
         Scenario(target, "obtain (default hasher)", default, lambda: script_post(
             target.obtain, {"username": "bench", "password": PASSWORD})),
     ]
-    if unchecked is not None:
-        scenarios.insert(2, Scenario(target, "me (session check off)", unchecked,
-                                     lambda: me_of(unchecked)))
-    return scenarios
+    return [scenario for scenario in scenarios if scenario]
 
 
-def run_scenarios(scenarios: list[Scenario], redis_pid: int) -> None:
+def run_scenarios(scenarios: list[Scenario]) -> None:
     """Warm each up, then RUNS rounds in which every scenario runs once.
 
     Rounds, rather than all runs of one scenario back to back: this machine's speed drifts
@@ -303,15 +331,16 @@ def run_scenarios(scenarios: list[Scenario], redis_pid: int) -> None:
         print(f"round {round_number}/{RUNS}:")
         for scenario in scenarios:
             script = scenario.make_script()
-            server_cpu, redis_cpu = scenario.server.cpu_seconds(), process_cpu_seconds([redis_pid])
+            redis_pids = scenario.server.redis_pids
+            server_cpu, redis_cpu = scenario.server.cpu_seconds(), process_cpu_seconds(redis_pids)
             run = wrk(scenario.server.base, script, DURATION)
             # CPU per request, in ms: steadier than throughput on a machine whose speed drifts.
             run["server_cpu_ms"] = 1000 * (scenario.server.cpu_seconds() - server_cpu) / max(
                 run["requests"], 1)
-            run["redis_cpu_ms"] = 1000 * (process_cpu_seconds([redis_pid]) - redis_cpu) / max(
+            run["redis_cpu_ms"] = 1000 * (process_cpu_seconds(redis_pids) - redis_cpu) / max(
                 run["requests"], 1)
             scenario.runs.append(run)
-            print(f"  {scenario.target.name:9} {scenario.name:25} "
+            print(f"  {scenario.target.name:9} {scenario.name:38} "
                   f"{scenario.runs[-1]['rps']:8.0f} req/s", flush=True)
 
 
@@ -345,20 +374,42 @@ def machine(redis_version: str) -> dict:
         "database": "SQLite from DATABASE_URL with the project's settings (WAL, busy "
                     "timeout, IMMEDIATE transactions), for both",
         "redis": redis_version,
-        "redis_setup": "on loopback TCP, AOF on (appendfsync everysec) as `make serve` starts it",
+        "redis_setup": "on loopback TCP, AOF on (appendfsync everysec) as `make serve` starts "
+                       "it, no replica; `" + REPLICA_ACKS_SCENARIO + "` has a Redis of its own, "
+                       "the same with one replica",
         "runs": f"{WARMUP}s warm-up each, then {RUNS} rounds in which every scenario runs "
                 f"{DURATION}s; the median of the {RUNS} runs is reported",
     }
 
 
+def wait_for_replica(primary: RedisServer, seconds: float = 30) -> None:
+    """Wait until the primary lists one replica, in sync (INFO replication: online)."""
+    import redis
+
+    client = redis.Redis(port=primary.port)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            info = client.info("replication")
+            if info["connected_slaves"] == 1 and info["slave0"]["state"] == "online":
+                return
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise RuntimeError(f"the replica did not attach to the Redis on port {primary.port}")
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: run `make bench`, which installs it.")
-    redis_server = RedisServer.start("--appendonly", "yes")  # as `make run`/`make serve`
+    redis_servers = [RedisServer.start("--appendonly", "yes")]  # as `make run`/`make serve`
+    redis_server = redis_servers[0]
     servers: list[Server] = []
 
-    def serve(target: Target, **env: str) -> Server:
-        servers.append(Server(target, redis_server.url, **env))
+    def serve(target: Target, primary: RedisServer = redis_server, *replicas: RedisServer,
+              **env: str) -> Server:
+        pids = [primary.process.pid, *(replica.process.pid for replica in replicas)]
+        servers.append(Server(target, primary.url, pids, **env))
         return servers[-1]
 
     try:
@@ -366,17 +417,29 @@ def main() -> None:
 
         redis_version = redis.Redis(port=redis_server.port).info()["redis_version"]
         results = {"machine": machine(redis_version), "changes": CHANGES}
+        # REPLICA_ACKS=1 on a Redis of its own, with one replica: the other scenarios keep the
+        # single Redis that `make serve` starts. It holds only sessions and login limits; the
+        # users are in the database that all of ours share.
+        redis_servers.append(RedisServer.start("--appendonly", "yes"))
+        acks_primary = redis_servers[-1]
+        redis_servers.append(RedisServer.start("--replicaof", "127.0.0.1", str(acks_primary.port)))
+        acks_replica = redis_servers[-1]
+        wait_for_replica(acks_primary)
         scenarios = []
         for target in (OURS, PEER):
             prepare(target, redis_server.url)
+            fast, default = serve(target, BENCH_FAST_HASHER="1"), serve(target)
+            if target is PEER:
+                scenarios += scenarios_of(target, fast, default)
+                continue
             scenarios += scenarios_of(
-                target,
-                fast=serve(target, BENCH_FAST_HASHER="1"),
-                unchecked=serve(target, BENCH_FAST_HASHER="1", BENCH_SESSION_CHECK="0")
-                if target is OURS else None,
-                default=serve(target),
+                target, fast, default,
+                unchecked=serve(target, BENCH_FAST_HASHER="1", BENCH_SESSION_CHECK="0"),
+                metrics_off=serve(target, BENCH_FAST_HASHER="1", DJANGO_METRICS="0"),
+                replica_acks=serve(target, acks_primary, acks_replica, BENCH_FAST_HASHER="1",
+                                   BENCH_REPLICA_ACKS="1"),
             )
-        run_scenarios(scenarios, redis_server.process.pid)
+        run_scenarios(scenarios)
         for target in (OURS, PEER):
             results[target.name] = {s.name: s.summary() for s in scenarios if s.target is target}
         for server in servers:
@@ -390,7 +453,8 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
-        redis_server.stop()
+        for server in reversed(redis_servers):  # the replica before its primary
+            server.stop()
         for target in (OURS, PEER):
             shutil.rmtree(target.directory, ignore_errors=True)
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
