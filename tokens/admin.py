@@ -16,6 +16,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tokens import services
+# Registers the security events' read-only changelist, linked from each user's page.
+from tokens.admin_events import events_of_user_url
 from tokens.exceptions import SessionNotFound, StoreUnavailable
 from tokens.hooks import EndReason
 
@@ -57,6 +59,8 @@ class UserSessionsAdminMixin:
         context = {**(extra_context or {})}
         if user is not None and self.has_change_permission(request, user):
             context["sessions_url"] = self._sessions_url(user)
+        if user is not None and request.user.has_perm("tokens.view_securityevent"):
+            context["events_url"] = events_of_user_url(user)
             try:
                 context["sessions_count"] = len(services.list_sessions(user=user))
             except StoreUnavailable:
@@ -154,7 +158,3 @@ class UserSessionsAdminMixin:
 
     def _sessions_url(self, user) -> str:
         return reverse(f"admin:{self._info()}_sessions", args=[user.pk])
-
-
-# Security events: a read-only changelist of their own (tokens/admin_events.py).
-from tokens import admin_events  # noqa: E402,F401

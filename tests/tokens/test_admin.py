@@ -1,11 +1,13 @@
 """Ending users' sessions from the Django admin."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, SESSIONS, assert_error, me, refresh, unreachable_caches
 
@@ -52,6 +54,22 @@ def test_change_page_links_to_the_sessions_page_with_their_count(admin_client, u
     login(user)
     html = admin_client.get(change_url(user)).content.decode()
     assert f'<a href="{sessions_url(user)}">Sessions (2)</a>' in html
+
+
+def test_change_page_links_to_the_users_security_events(admin_client, user, make_user, login):
+    other = make_user(username="bob")
+    with override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)}):
+        for someone in (user, other):  # a reuse each: one security event each
+            spent = login(someone)["refresh_token"]
+            for _ in range(2):
+                refresh(APIClient(), spent)
+    html = admin_client.get(change_url(user)).content.decode()
+    tools = html[html.index('class="object-tools"'):]
+    link = re.search(r'<a href="([^"]+)">Security events</a>', tools[:tools.index("</ul>")])
+    assert link is not None
+    events = admin_client.get(link[1].replace("&amp;", "&"))
+    assert events.status_code == 200
+    assert [event.user_id for event in events.context["cl"].result_list] == [user.pk]
 
 
 def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_client, api, user,
