@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 REDIS_DIR := var/redis
 REDIS_PORT := 6379
+# The local Redis also listens on a Unix socket (owner only): a round trip through it costs
+# both processes less CPU than one through loopback TCP, on every request that checks a
+# session. `make run` and `make serve` use it when it is there, TCP otherwise.
+REDIS_SOCKET := $(REDIS_DIR)/redis.sock
+LOCAL_REDIS_URL = $$(if [ -S $(REDIS_SOCKET) ]; then echo "unix://$(CURDIR)/$(REDIS_SOCKET)?db=0"; \
+                     else echo "redis://127.0.0.1:$(REDIS_PORT)/0"; fi)
 
 .PHONY: run serve test bench bench-outage bench-reset install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
 
@@ -53,6 +59,7 @@ redis: redis-server
 	else \
 	  mkdir -p $(REDIS_DIR) && \
 	  redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --dir $(CURDIR)/$(REDIS_DIR) \
+	    --unixsocket $(CURDIR)/$(REDIS_SOCKET) --unixsocketperm 700 \
 	    --appendonly yes --daemonize yes --pidfile $(CURDIR)/$(REDIS_DIR)/redis.pid \
 	    --logfile $(CURDIR)/$(REDIS_DIR)/redis.log && \
 	  for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.2; done; \
@@ -72,7 +79,8 @@ migrate: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 
 run: install redis migrate
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	REDIS_URL="$${REDIS_URL:-$(LOCAL_REDIS_URL)}" DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
+	  $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # As in production, on loopback: DEBUG off, static files collected (hashed, gzipped) and
 # served by WhiteNoise, gunicorn with config/gunicorn.conf.py (GUNICORN_BIND, GUNICORN_WORKERS).
@@ -85,7 +93,8 @@ serve: install redis migrate
 	    'import secrets; print(secrets.token_urlsafe(50))' > $(SECRET_KEY_FILE)) && \
 	  echo "Generated a secret key for this machine in $(SECRET_KEY_FILE) (DJANGO_SECRET_KEY overrides it)"; \
 	fi
-	@export DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}" && \
+	@export DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}" \
+	  REDIS_URL="$${REDIS_URL:-$(LOCAL_REDIS_URL)}" && \
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0 && \
 	exec $(BIN)/python -m gunicorn -c config/gunicorn.conf.py
 

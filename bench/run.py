@@ -374,8 +374,8 @@ def machine(redis_version: str) -> dict:
         "database": "SQLite from DATABASE_URL with the project's settings (WAL, busy "
                     "timeout, IMMEDIATE transactions), for both",
         "redis": redis_version,
-        "redis_setup": "on loopback TCP, AOF on (appendfsync everysec) as `make serve` starts "
-                       "it, no replica; `" + REPLICA_ACKS_SCENARIO + "` has a Redis of its own, "
+        "redis_setup": "reached through its Unix socket, AOF on (appendfsync everysec), as "
+                       "`make serve` starts it, no replica; `" + REPLICA_ACKS_SCENARIO + "` has a Redis of its own, "
                        "the same with one replica",
         "runs": f"{WARMUP}s warm-up each, then {RUNS} rounds in which every scenario runs "
                 f"{DURATION}s; the median of the {RUNS} runs is reported",
@@ -402,14 +402,15 @@ def wait_for_replica(primary: RedisServer, seconds: float = 30) -> None:
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: run `make bench`, which installs it.")
-    redis_servers = [RedisServer.start("--appendonly", "yes")]  # as `make run`/`make serve`
+    # As `make serve` starts it: AOF on, reached through its Unix socket.
+    redis_servers = [RedisServer.start("--appendonly", "yes", unix_socket=True)]
     redis_server = redis_servers[0]
     servers: list[Server] = []
 
     def serve(target: Target, primary: RedisServer = redis_server, *replicas: RedisServer,
               **env: str) -> Server:
         pids = [primary.process.pid, *(replica.process.pid for replica in replicas)]
-        servers.append(Server(target, primary.url, pids, **env))
+        servers.append(Server(target, primary.socket_url, pids, **env))
         return servers[-1]
 
     try:
@@ -420,14 +421,14 @@ def main() -> None:
         # REPLICA_ACKS=1 on a Redis of its own, with one replica: the other scenarios keep the
         # single Redis that `make serve` starts. It holds only sessions and login limits; the
         # users are in the database that all of ours share.
-        redis_servers.append(RedisServer.start("--appendonly", "yes"))
+        redis_servers.append(RedisServer.start("--appendonly", "yes", unix_socket=True))
         acks_primary = redis_servers[-1]
         redis_servers.append(RedisServer.start("--replicaof", "127.0.0.1", str(acks_primary.port)))
         acks_replica = redis_servers[-1]
         wait_for_replica(acks_primary)
         scenarios = []
         for target in (OURS, PEER):
-            prepare(target, redis_server.url)
+            prepare(target, redis_server.socket_url)
             fast, default = serve(target, BENCH_FAST_HASHER="1"), serve(target)
             if target is PEER:
                 scenarios += scenarios_of(target, fast, default)
@@ -446,10 +447,10 @@ def main() -> None:
             server.stop()
         servers.clear()
         results["counts"] = {
-            "ours": subprocess_json(OURS, redis_server.url, "bench.counts"),
-            "simplejwt": subprocess_json(PEER, redis_server.url, "bench.counts"),
+            "ours": subprocess_json(OURS, redis_server.socket_url, "bench.counts"),
+            "simplejwt": subprocess_json(PEER, redis_server.socket_url, "bench.counts"),
         }
-        results["memory"] = subprocess_json(OURS, redis_server.url, "bench.memory")
+        results["memory"] = subprocess_json(OURS, redis_server.socket_url, "bench.memory")
     finally:
         for server in servers:
             server.stop()

@@ -51,14 +51,25 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def socket_url(self) -> str:
+        """Its Unix socket (when started with `unix_socket=True`), the way `make run` and
+        `make serve` reach the local Redis."""
+        return f"unix://{self.directory / 'redis.sock'}?db=0"
+
+    @property
     def log(self) -> Path:
         return self.directory / "redis.log"
 
     @classmethod
-    def start(cls, *extra_args: str, attempts: int = 5) -> "RedisServer":
-        return cls._start(lambda port, directory: [
-            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-            "--save", "", "--appendonly", "no", *extra_args], attempts=attempts)
+    def start(cls, *extra_args: str, attempts: int = 5, unix_socket: bool = False
+              ) -> "RedisServer":
+        def args(port: int, directory: Path) -> list[str]:
+            socket = ["--unixsocket", str(directory / "redis.sock"), "--unixsocketperm", "700"]
+            return ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                    "--save", "", "--appendonly", "no", *(socket if unix_socket else []),
+                    *extra_args]
+
+        return cls._start(args, attempts=attempts)
 
     @classmethod
     def start_sentinel(cls, service: str, primary_port: int, *, quorum: int,

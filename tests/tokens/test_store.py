@@ -4,12 +4,14 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.test import Client, override_settings
 
 from tests.helpers import (
     PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys, run_together,
     session_keys,
 )
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +165,22 @@ def test_only_the_store_package_reaches_redis():
     inside = [path.name for path in (root / "tokens" / "store").glob("*.py")
               if reach.search(path.read_text())]
     assert inside == ["connection.py"]
+
+
+def test_sessions_work_through_a_unix_socket_as_make_serve_reaches_redis(api, user):
+    # `make run` and `make serve` reach their local Redis through its Unix socket.
+    server = RedisServer.start(unix_socket=True)
+    try:
+        with override_settings(CACHES=caches_at(server.socket_url)):
+            pair = api.post("/api/auth/token/", {"username": user.username,
+                                                 "password": PASSWORD}, format="json").json()
+            renewed = api.post(REFRESH, {"refresh_token": pair["refresh_token"]},
+                               format="json")
+            assert renewed.status_code == 200
+            access = renewed.json()["access_token"]
+            listed = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {access}")
+            assert listed.status_code == 200 and len(listed.json()) == 1
+        through_socket = redis.Redis(unix_socket_path=str(server.directory / "redis.sock"))
+        assert len(redis_keys(through_socket, "*tokens:{*}:s:*")) == 1
+    finally:
+        server.stop()
