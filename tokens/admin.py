@@ -59,12 +59,12 @@ class UserSessionsAdminMixin:
         context = {**(extra_context or {})}
         if user is not None and self.has_change_permission(request, user):
             context["sessions_url"] = self._sessions_url(user)
-        if user is not None and request.user.has_perm("tokens.view_securityevent"):
-            context["events_url"] = events_of_user_url(user)
             try:
                 context["sessions_count"] = len(services.list_sessions(user=user))
             except StoreUnavailable:
                 pass  # the link still leads to the Sessions page, which says why
+        if user is not None and request.user.has_perm("tokens.view_securityevent"):
+            context["events_url"] = events_of_user_url(user)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def sessions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -7,9 +7,10 @@ Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 import hashlib
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,6 +25,7 @@ from tokens.conf import token_settings
 from tokens.exceptions import (
     InvalidCredentials,
     LoginThrottled,
+    ReplicasBehind,
     SessionNotFound,
     SessionRevoked,
     StoreUnavailable,
@@ -33,6 +35,8 @@ from tokens.exceptions import (
 )
 from tokens.security_events import Kind
 from tokens.text import printable
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +217,11 @@ def logout(*, refresh_token: str) -> None:
         claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     except TokenServiceError:
         return  # no validity oracle: the caller learns nothing about the string
-    if store.revoke(user_id=claims.sub, session_id=claims.sid, generation=claims.gen):
+    live, behind = _stood(lambda: store.revoke(user_id=claims.sub, session_id=claims.sid,
+                                               generation=claims.gen))
+    if live:
         _ended(claims.sub, [claims.sid], EndReason.LOGOUT)
+    _raise_if(behind)
 
 
 def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: str) -> None:
@@ -229,10 +236,11 @@ def revoke_all_sessions(*, user_id: object, reason: EndReason, by: str = "",
                         client: ClientInfo | None = None) -> int:
     """End every session of a user (API, admin, commands, lifecycle hooks), for `reason`,
     done `by` an admin or a command; returns the count."""
-    ended = store.revoke_all(user_id=str(user_id))
+    ended, behind = _stood(lambda: store.revoke_all(user_id=str(user_id)))
     if ended and reason in EVENT_OF_REASON:
         _record_revocation(user_id, reason, by, client, sessions_ended=len(ended))
     _ended(user_id, ended, reason)
+    _raise_if(behind)
     return len(ended)
 
 
@@ -249,7 +257,9 @@ def change_password(
     retry = bool(key) and store.is_change_retry(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
     if retry and check_old_password(user=user, password=new_password, client=client):
-        return _restart(user, claims, key)[0]  # stored: 'retried', the recorded successor
+        pair, _, behind = _restart(user, claims, key)  # stored: the recorded successor
+        _raise_if(behind)
+        return pair
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     previous = users.password_fingerprint(user)
@@ -262,14 +272,18 @@ def change_password(
         security_events.record(kind=Kind.PASSWORD_CHANGED, user=user, session_id=claims.sid,
                                ip_address=client.ip_address, user_agent=client.user_agent,
                                by="password change")
-        pair, ended = _restart(user, claims, key, previous)
+        # Replicas lagging: the change stands on the primary, so it is committed here too
+        # (else the user's sessions would hold a password the database does not), and the
+        # client's retry with its Idempotency-Key gets the same successor.
+        pair, ended, behind = _restart(user, claims, key, previous)
     _ended(claims.sub, ended, EndReason.PASSWORD_CHANGE)
+    _raise_if(behind)
     return pair
 
 
 def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str = ""
-             ) -> tuple[TokenPair, tuple[str, ...]]:
-    rotation = store.restart(
+             ) -> tuple[TokenPair, tuple[str, ...], ReplicasBehind | None]:
+    rotation, behind = _stood(lambda: store.restart(
         user_id=claims.sub,
         session_id=claims.sid,
         generation=claims.gen,
@@ -279,11 +293,11 @@ def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         idempotency_key=key,
         previous_fingerprint=previous,
-    )
+    ))
     if rotation.outcome not in ("rotated", "retried"):
         raise SessionRevoked()
     return _pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
-                 rotation.expires_at), rotation.ended
+                 rotation.expires_at), rotation.ended, behind
 
 
 def check_old_password(*, user: AbstractBaseUser, password: str, client: ClientInfo) -> bool:
@@ -415,13 +429,14 @@ def end_session(*, user: AbstractBaseUser, session_id: str, reason: EndReason,
     """End one of the user's sessions if it is live (True if it was), for `reason`, done
     `by` an admin or a command. Idempotent: ending an ended session, or another user's,
     changes nothing."""
-    if not store.revoke(user_id=str(user.pk), session_id=session_id):
-        return False
-    if reason in EVENT_OF_REASON:
+    live, behind = _stood(lambda: store.revoke(user_id=str(user.pk), session_id=session_id))
+    if live and reason in EVENT_OF_REASON:
         _record_revocation(user.pk, reason, by, None, sessions_ended=1, user=user,
                            session_id=session_id)
-    _ended(user.pk, [session_id], reason)
-    return True
+    if live:
+        _ended(user.pk, [session_id], reason)
+    _raise_if(behind)
+    return live
 
 
 def revoke_session(*, user: AbstractBaseUser, session_id: str, reason: EndReason,
@@ -481,6 +496,21 @@ def _pair(
         expires_in=max(access_expires_at - now_s, 0),
         refresh_expires_in=max(expires_at - now_s, 0),
     )
+
+
+def _stood(call: Callable[[], T]) -> tuple[T, ReplicasBehind | None]:
+    """A store write's result, also when its replicas lag (TOKENS["REPLICA_ACKS"]): it stood
+    on the primary, so what follows it (signals, events, the database) is done before the
+    503 that _raise_if raises."""
+    try:
+        return call(), None
+    except ReplicasBehind as behind:
+        return behind.result, behind
+
+
+def _raise_if(behind: ReplicasBehind | None) -> None:
+    if behind is not None:
+        raise behind
 
 
 def _key_hash(idempotency_key: str | None) -> str:

@@ -189,6 +189,21 @@ def viewer_client(client, make_user):
     return client
 
 
+def test_staff_who_may_change_users_see_the_count_and_only_the_links_they_may_follow(
+        client, make_user, user, login):
+    changer = make_user(username="changer", is_staff=True)
+    for codename in ("view_user", "change_user"):
+        changer.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(changer)
+    login(user)
+    html = client.get(change_url(user)).content.decode()
+    assert f'<a href="{sessions_url(user)}">Sessions (1)</a>' in html
+    assert "?user__id__exact=" not in html  # no security events for them
+    changer.user_permissions.add(Permission.objects.get(codename="view_securityevent"))
+    client.force_login(changer)
+    assert "?user__id__exact=" in client.get(change_url(user)).content.decode()
+
+
 def test_view_only_staff_see_no_sessions_and_cannot_revoke(viewer_client, api, user, login):
     pair = login(user)
     page = viewer_client.get(change_url(user))

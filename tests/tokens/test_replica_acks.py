@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, assert_error,
+from tests.helpers import (LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
+                           assert_error,
                            caches_at, me, session_keys)
 from tests.servers import RedisServer
 
@@ -182,3 +183,70 @@ def test_the_deploy_check_warns_when_there_are_fewer_replicas_than_acks(pair, pr
     assert [m.id for m in check_token_redis() if m.id == "tokens.W009"] == []
     with override_settings(TOKENS={**ACKS, "REPLICA_ACKS": 2}):
         assert "tokens.W009" in [m.id for m in check_token_redis()]
+
+
+def test_a_keyless_retry_of_a_rotation_is_answered_while_the_replica_still_lags(
+        api, user, login, primary_conn, pair):
+    # Only a new rotation waits for the replica: the retry (no Idempotency-Key, inside the
+    # leeway) hands out the successor already issued, so a replica that lags longer than the
+    # leeway never turns a keyless client's retry into a reuse.
+    _, replica = pair
+    first = login(user)["refresh_token"]
+    with paused(replica):
+        assert_error(api.post(REFRESH, {"refresh_token": first}, format="json"), 503,
+                     "token_store_unavailable")
+        retry = api.post(REFRESH, {"refresh_token": first}, format="json")
+        assert retry.status_code == 200, retry.content
+    assert me(api, retry.json()["access_token"]).status_code == 200
+    assert api.post(REFRESH, {"refresh_token": retry.json()["refresh_token"]},
+                    format="json").status_code == 200
+
+
+def test_a_reuse_while_the_replica_lags_is_reported_not_a_503(api, user, login, primary_conn,
+                                                              pair):
+    from tokens.models import SecurityEvent
+
+    _, replica = pair
+    first = login(user)["refresh_token"]
+    successor = api.post(REFRESH, {"refresh_token": first}, format="json").json()
+    with override_settings(TOKENS={**ACKS, "ROTATION_LEEWAY": timedelta(0)}), paused(replica):
+        assert_error(api.post(REFRESH, {"refresh_token": first}, format="json"), 401,
+                     "token_reused")
+    assert [e.kind for e in SecurityEvent.objects.all()] == ["reuse"]
+    assert_error(me(api, successor["access_token"]), 401, "session_revoked")
+
+
+def test_a_password_change_the_replica_did_not_acknowledge_is_committed_not_half_made(
+        api, user, login, primary_conn, pair):
+    # The script stood on the primary (new generation, other sessions ended), so the
+    # database keeps the new password too: never a session holding a password the
+    # database does not, which would log the user out everywhere.
+    _, replica = pair
+    tokens = login(user)
+    other = login(user)
+    new = "a new and long passphrase 43"
+    with paused(replica):
+        assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": new},
+                              format="json",
+                              HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"),
+                     503, "token_store_unavailable")
+    user.refresh_from_db()
+    assert user.check_password(new)
+    assert_error(me(api, other["access_token"]), 401, "session_revoked")
+    assert api.post(OBTAIN, {"username": user.username, "password": new},
+                    format="json").status_code == 200
+
+
+def test_a_logout_everywhere_the_replica_did_not_acknowledge_is_recorded(
+        api, user, login, primary_conn, pair):
+    from tokens.models import SecurityEvent
+
+    _, replica = pair
+    tokens = login(user)
+    login(user)
+    with paused(replica):
+        assert_error(api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"),
+                     503, "token_store_unavailable")
+    assert [(e.kind, e.sessions_ended) for e in SecurityEvent.objects.all()] == [
+        ("logout_all", 2)]
+    assert session_keys(primary_conn) == []

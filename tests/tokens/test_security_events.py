@@ -9,7 +9,8 @@ import time_machine
 from django.core.management import call_command
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, assert_error,
+from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
+                           assert_error,
                            claims_of, me, refresh)
 from tokens import security_events
 from tokens.admin_events import events_of_user_url
@@ -183,3 +184,28 @@ def test_the_admin_lists_filters_and_searches_read_only(admin_client, user, make
     assert admin_client.get(f"{changelist}add/").status_code == 403
     assert admin_client.post(f"{changelist}{event.pk}/delete/").status_code == 403
     assert SecurityEvent.objects.count() == 2
+
+
+def test_a_database_refusing_events_changes_no_answer(api, user, login, caplog):
+    # A real refusal by the database (a trigger), not a mock: the reuse is still a 401 and
+    # ends the session, the logout everywhere still a 204; the failure is logged.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TRIGGER refuse_events BEFORE INSERT ON tokens_securityevent "
+                       "BEGIN SELECT RAISE(ABORT, 'no room for events'); END")
+    try:
+        with override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)}):
+            spent = login(user)["refresh_token"]
+            fresh = api.post(REFRESH, {"refresh_token": spent}, format="json").json()
+            assert_error(api.post(REFRESH, {"refresh_token": spent}, format="json"), 401,
+                         "token_reused")
+            assert_error(api.post(REFRESH, {"refresh_token": fresh["refresh_token"]},
+                                  format="json"), 401, "token_reused")
+            access = login(user)["access_token"]
+            assert api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 204
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_events")
+    assert "no room for events" in caplog.text
+    assert not SecurityEvent.objects.exists()

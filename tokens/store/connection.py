@@ -33,7 +33,7 @@ def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
         failed = True
         logger.error("Token store unavailable: %s: %s", type(exc).__name__, exc)
         raise StoreUnavailable() from exc
-    except StoreMisconfigured:
+    except (StoreMisconfigured, ReplicasBehind):
         failed = True
         raise
     finally:
@@ -43,8 +43,8 @@ def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
 def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object:
     """Run a script that writes, and with TOKENS["REPLICA_ACKS"] wait (WAIT, on the same
     connection, so it counts this write) until that many replicas hold it, else raise
-    ReplicasBehind (a 503). The write stands on the primary: a retry of the request finds
-    it, as after a lost reply (see lua/rotate.lua), so a failover cannot lose it unseen."""
+    ReplicasBehind (a 503) with the script's reply. The write stands on the primary: a
+    retry of the request finds it, as after a lost reply (see lua/rotate.lua)."""
     acks = token_settings.REPLICA_ACKS
     if not acks:
         return script(keys=keys, args=args, client=conn)
@@ -57,7 +57,7 @@ def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object
     if acked < acks:
         logger.error("Token store: %d of %d replicas acknowledged a write within %d ms.",
                      acked, acks, timeout_ms)
-        raise ReplicasBehind()
+        raise ReplicasBehind(reply)
     return reply
 
 
