@@ -7,7 +7,10 @@ REDIS_PORT := 6379
 # The local Redis also listens on a Unix socket (owner only): a round trip through it costs
 # both processes less CPU than one through loopback TCP, on every request that checks a
 # session. `make run` and `make serve` use it when it is there, TCP otherwise.
+# (Not in a folder whose path is too long for a socket's, about 100 bytes: TCP only there.)
 REDIS_SOCKET := $(REDIS_DIR)/redis.sock
+REDIS_SOCKET_ARGS := $(if $(shell [ $$(printf %s "$(CURDIR)/$(REDIS_SOCKET)" | wc -c) -le 100 ] \
+                       && echo short),--unixsocket $(CURDIR)/$(REDIS_SOCKET) --unixsocketperm 700)
 LOCAL_REDIS_URL = $$(if [ -S $(REDIS_SOCKET) ]; then echo "unix://$(CURDIR)/$(REDIS_SOCKET)?db=0"; \
                      else echo "redis://127.0.0.1:$(REDIS_PORT)/0"; fi)
 
@@ -59,7 +62,7 @@ redis: redis-server
 	else \
 	  mkdir -p $(REDIS_DIR) && \
 	  redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --dir $(CURDIR)/$(REDIS_DIR) \
-	    --unixsocket $(CURDIR)/$(REDIS_SOCKET) --unixsocketperm 700 \
+	    $(REDIS_SOCKET_ARGS) \
 	    --appendonly yes --daemonize yes --pidfile $(CURDIR)/$(REDIS_DIR)/redis.pid \
 	    --logfile $(CURDIR)/$(REDIS_DIR)/redis.log && \
 	  for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.2; done; \
