@@ -17,19 +17,11 @@ from django.views.decorators.http import require_POST
 
 from tokens import services
 # Registers the security events' read-only changelist, linked from each user's page.
-from tokens.admin_events import events_of_user_url
+from tokens.admin_events import events_of_user_url, short_id
 from tokens.exceptions import SessionNotFound, StoreUnavailable
 from tokens.hooks import EndReason
 
 STORE_DOWN = "The token store is unavailable: nothing was revoked. Try again shortly."
-SHORT_ID = 8  # characters of a session id the admin shows and writes to the history
-
-
-def short_id(session_id: str) -> str:
-    """The start of a session id, as the Sessions page shows it and the history records it."""
-    return session_id[:SHORT_ID]
-
-
 def _rows(sessions) -> list[dict]:
     return [{"session": session, "short_id": short_id(session.id)} for session in sessions]
 

@@ -2,6 +2,7 @@
 authenticated path, read-only in the admin, purged after the retention."""
 
 import io
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -170,6 +171,9 @@ def test_the_admin_lists_filters_and_searches_read_only(admin_client, user, make
     changelist = "/admin/tokens/securityevent/"
     page = admin_client.get(changelist)
     assert page.status_code == 200 and page.context["cl"].result_count == 2
+    times = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page.content.decode())
+    assert times == [event.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+                     for event in SecurityEvent.objects.order_by("-created_at")]
     for query, expected in [("?kind__exact=reuse", "alice"), ("?q=bob", "bob"),
                             ("?q=10.1.1", "alice")]:
         result = admin_client.get(changelist + query).context["cl"].result_list
