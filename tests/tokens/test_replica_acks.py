@@ -13,9 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
-                           assert_error,
-                           caches_at, me, session_keys)
+from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
+                           assert_error, caches_at, me, session_keys)
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import transaction
 
 from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, assert_error,
                            claims_of, me, refresh)
