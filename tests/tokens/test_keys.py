@@ -102,6 +102,17 @@ def test_a_token_from_before_key_ids_still_verifies(api, user, login):
     assert me(api, legacy).status_code == 200
 
 
+@pytest.mark.parametrize("kid", ["another-key", "", "k" * 64])
+def test_a_token_signed_with_our_key_but_naming_another_is_refused(api, user, login, kid):
+    # The key id names the key a token was signed with; one that names another (or is no
+    # id at all) is refused even though the signature checks out with the one key in force.
+    claims = claims_of(login(user)["access_token"])
+    assert len(keyset().verifying_keys) == 1
+    misnamed = pyjwt.encode(claims, keyset().signing_key, algorithm="HS256",
+                            headers={"kid": kid})
+    assert_error(me(api, misnamed), 401, "token_invalid")
+
+
 def test_the_algorithm_stays_pinned_whatever_the_key_id(api, user, login):
     pair = login(user)
     claims = claims_of(pair["access_token"])
