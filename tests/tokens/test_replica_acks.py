@@ -19,7 +19,9 @@ from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
 
-ACKS = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=100)}
+# Shorter than the tests' socket timeout (0.5 s, tokens.E013), long enough for a replica in
+# step on a busy 2-core machine.
+ACKS = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=300)}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,13 @@ def pair():
             time.sleep(0.05)
         else:
             raise RuntimeError("the replica did not sync")
+        # In step: a write is acknowledged (a replica that has just synced may not be yet).
+        for _ in range(50):
+            conn.set("in-step", 1)
+            if conn.wait(1, 200) == 1:
+                break
+        else:
+            raise RuntimeError("the replica acknowledges nothing")
         yield primary, replica
     finally:
         if replica is not None:
