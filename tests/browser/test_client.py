@@ -10,7 +10,7 @@ from tests.browser.conftest import (
     ACCESS_SECONDS, GUNICORN_CONFIG, REFRESH_PATH, log_in, me, open_demo, requests_to,
     session_id,
 )
-from tests.helpers import LOGOUT_ALL
+from tests.helpers import LOGOUT_ALL, PASSWORD
 from tests.system.conftest import ROOT, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -152,3 +152,39 @@ def test_a_refresh_token_replayed_by_someone_else_logs_the_page_out(context, pro
     # The thief's replay got token_reused and ended the session; the page's own (current)
     # token then hears the same (the store keeps a reuse mark for the session's life).
     assert page.evaluate("auth.state.reason") == "token_reused"
+
+
+def until(page, condition, seconds: float = 10) -> None:
+    """Poll `condition` while Playwright handles the page's events (its route handlers)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("timed out")
+
+
+def test_a_login_typed_while_the_page_restores_is_not_cancelled_by_its_answer(context, api):
+    # The page load's restore() is still on its way (no session: it will be a 401) when the
+    # user logs in (a slow server, a password manager's autofill); its answer arrives while
+    # the login is in flight, and must not cancel it. Under load this raced in the other
+    # browser tests too: a login that never completed.
+    held = {}
+    page = context.new_page()
+    page.route(f"**{REFRESH_PATH}", lambda route: held.setdefault("restore", route))
+    page.route("**/api/auth/cookie/token/", lambda route: held.setdefault("login", route))
+    page.goto(f"{api.base}/demo/")
+    page.wait_for_function("window.auth !== undefined")
+    until(page, lambda: "restore" in held)
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login button")
+    until(page, lambda: "login" in held)
+    held["restore"].continue_()
+    page.wait_for_function("auth.state.reason !== null")  # the restore's 401 is in
+    try:
+        held["login"].continue_()
+    except Exception:  # noqa: BLE001 - the page gave the request up: the bug this is about
+        pass
+    page.wait_for_function("auth.state.status === 'logged-in'")
+    page.unroute(f"**{REFRESH_PATH}")
+    assert me(page)["status"] == 200

@@ -225,16 +225,17 @@ export function createAuthClient({baseUrl = "/api/auth/", refreshMarginSeconds =
       const replaced = stale !== null && accessToken !== null && accessToken !== stale;
       if (replaced || (stale === null && state.status === "logged-in"
           && !needsRefresh(Date.now(), state.refreshAt))) return false;
-      return refreshOnce(started);
+      return refreshOnce(started, restoring);
     }).finally(() => { inflight = null; });
     return inflight;
   }
 
   /**
    * One refresh request; a retry of the last unanswered one (its key) when there is one.
-   * @param {number} started @returns {Promise<boolean>} whether a new token was shared
+   * @param {number} started @param {boolean} [restoring]
+   * @returns {Promise<boolean>} whether a new token was shared
    */
-  async function refreshOnce(started) {
+  async function refreshOnce(started, restoring = false) {
     const key = pendingKey || crypto.randomUUID();
     pendingKey = key;
     const {status, body} = await post("cookie/refresh/", {"Idempotency-Key": key});
@@ -245,6 +246,11 @@ export function createAuthClient({baseUrl = "/api/auth/", refreshMarginSeconds =
       adopt(body, receivedAt);
       tell({type: "token", body, receivedAt});
       return true;
+    } else if (outcome.kind === "logged-out" && restoring && state.status === "logged-out") {
+      // A page load that found no session ends nothing: a login typed meanwhile in this tab
+      // must not be aborted, nor another tab that logged in meanwhile be logged out.
+      pendingKey = null;
+      setState({reason: outcome.reason});
     } else if (outcome.kind === "logged-out") {
       drop(outcome.reason);
       tell({type: "logged-out", reason: outcome.reason});
