@@ -1,7 +1,7 @@
 """Login limits: how many wrong passwords may be tried, counted in the token store.
 
 Every password check for someone not yet authenticated by it (the API login, the admin
-login, the old password of a password change) runs inside `limited`. Only checks that ran
+login, the old password of a password change) runs inside `holding`. Only checks that ran
 and failed stay counted; a request refused by a limit, or rejected before any password was
 checked, counts nowhere.
 
@@ -52,20 +52,12 @@ class Hold:
     attempt: str
 
 
-def limited(*, username: object, ip_address: str, device_cookie: str | None,
-            check: Callable[[], T]) -> T:
-    """Run the password check `check` (a falsy result: wrong password) within the limits of
-    this username and client; raises LoginThrottled, without running it, when over them."""
-    result, hold = holding(username=username, ip_address=ip_address,
-                           device_cookie=device_cookie, check=check)
-    release_quietly(hold)
-    return result
-
-
 def holding(*, username: object, ip_address: str, device_cookie: str | None,
             check: Callable[[], T]) -> tuple[T, Hold | None]:
-    """As `limited`, but a correct password's attempt stays held (the Hold returned) until
-    the caller releases it, so that a login releases it with its session's write."""
+    """Run the password check `check` (a falsy result: wrong password) within the limits of
+    this username and client; raises LoginThrottled, without running it, when over them.
+    A correct password's attempt stays held (the Hold returned) until the caller releases
+    it (release_quietly), so that a login releases it with its session's write."""
     budgets = _budgets(username, ip_address, device_cookie)
     if not budgets:
         return check(), None

@@ -15,6 +15,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
                                Histogram, generate_latest, multiprocess)
 
 from tokens.conf import token_settings
+from tokens.hooks import EndReason
 
 LOGIN_OUTCOMES = ("success", "invalid_credentials", "throttled", "unavailable")
 # The store's verdicts (rotate.lua), then the refusals that come before it.
@@ -24,8 +25,7 @@ STORE_OPERATIONS = ("create", "rotate", "check", "revoke", "revoke_all", "restar
                     "change_retry", "rehash", "list", "limit_reserve", "limit_record",
                     "limit_release", "lockout", "purge", "purge_all", "scan", "probe")
 BUDGETS = ("username", "ip", "device")
-END_REASONS = ("logout", "logout_all", "reuse", "password_change", "admin", "command",
-               "user_deactivated", "user_deleted")
+END_REASONS = tuple(EndReason)
 
 # The error codes of refused logins and refreshes, as outcomes.
 LOGIN_CODES = {"invalid_credentials": "invalid_credentials", "throttled": "throttled",

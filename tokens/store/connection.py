@@ -2,9 +2,9 @@
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from django.core.cache import InvalidCacheBackendError, caches
 from django_redis.cache import RedisCache
@@ -18,6 +18,8 @@ from tokens.exceptions import ReplicasBehind, StoreMisconfigured, StoreUnavailab
 from tokens.store.keys import KeyFunc
 
 logger = logging.getLogger("tokens.store")
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -40,14 +42,16 @@ def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
         metrics.store_call(operation, time.perf_counter() - started, failed)
 
 
-def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object:
-    """Run a script that writes, and with TOKENS["REPLICA_ACKS"] wait (WAIT, on the same
-    connection, so it counts this write) until that many replicas hold it, else raise
-    ReplicasBehind (a 503) with the script's reply. The write stands on the primary: a
-    retry of the request finds it, as after a lost reply (see lua/rotate.lua)."""
+def write(script: Script, conn: Redis, *, keys: list[str], args: list,
+          result: Callable[[Any], T] = lambda reply: reply) -> T:
+    """`result` of the reply of a script that writes. With TOKENS["REPLICA_ACKS"], wait
+    (WAIT, on the same connection, so it counts this write) until that many replicas hold
+    it, else raise ReplicasBehind (a 503) carrying that result: the write stands on the
+    primary, so the service can finish what follows it, and a retry of the request finds it,
+    as after a lost reply (see lua/rotate.lua)."""
     acks = token_settings.REPLICA_ACKS
     if not acks:
-        return script(keys=keys, args=args, client=conn)
+        return result(script(keys=keys, args=args, client=conn))
     timeout_ms = max(int(token_settings.REPLICA_ACK_TIMEOUT.total_seconds() * 1000), 1)
     try:
         reply, acked = _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms)
@@ -57,8 +61,8 @@ def write(script: Script, conn: Redis, *, keys: list[str], args: list) -> object
     if acked < acks:
         logger.error("Token store: %d of %d replicas acknowledged a write within %d ms.",
                      acked, acks, timeout_ms)
-        raise ReplicasBehind(reply)
-    return reply
+        raise ReplicasBehind(result(reply))
+    return result(reply)
 
 
 def _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms) -> list:

@@ -2,10 +2,10 @@
 of their session ids (the index), so that listing or ending one user's sessions costs in
 proportion to that user's sessions. The atomic rules are the Lua scripts in `lua/`."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, TypeVar
+from typing import Literal
 
 from tokens.exceptions import ReplicasBehind
 from tokens.store import scripts
@@ -13,8 +13,6 @@ from tokens.store.connection import connection, text, write
 from tokens.store.keys import (index_key, reuse_key, session_and_index, session_key,
                                session_prefix, throttle_key)
 from tokens.store.login_limits import Budget
-
-T = TypeVar("T")
 
 # How many re-hashes a session that is not used in between may live through.
 REHASHES_KEPT = 8
@@ -109,15 +107,14 @@ def rotate(
         keys = [*session_and_index(key, user_id, session_id),
                 reuse_key(key, user_id, session_id)]
         try:
-            return _rotation(write(scripts.ROTATE, conn, keys=keys, args=args))
+            return write(scripts.ROTATE, conn, keys=keys, args=args, result=_rotation)
         except ReplicasBehind as behind:
-            rotation = behind.result = _rotation(behind.result)
-            if rotation.outcome == "rotated":
+            if behind.result.outcome == "rotated":
                 raise  # a new successor, which the client's retry gets ('replayed')
             # Anything else is answered: a replay or retry hands out a successor already
             # issued (a failover that lost it adopts it, see rotate.lua), and a reuse must be
             # reported now; a 503 would leave keyless clients only the leeway to retry in.
-            return rotation
+            return behind.result
 
 
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
@@ -135,7 +132,7 @@ def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> b
     with connection("revoke") as (conn, key):
         args.append(session_prefix(key, user_id))
         keys = session_and_index(key, user_id, session_id)
-        return _standing(scripts.REVOKE, conn, keys=keys, args=args, result=bool)
+        return write(scripts.REVOKE, conn, keys=keys, args=args, result=bool)
 
 
 def restart(
@@ -162,7 +159,7 @@ def restart(
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
                 idle_seconds, idempotency_key, previous_fingerprint,
                 session_prefix(key, user_id), *others]
-        return _standing(scripts.RESTART, conn, keys=keys, args=args, result=_rotation)
+        return write(scripts.RESTART, conn, keys=keys, args=args, result=_rotation)
 
 
 def is_change_retry(*, user_id: str, session_id: str, generation: int, idempotency_key: str
@@ -184,7 +181,7 @@ def add_fingerprint(*, user_id: str, old: str, new: str,
         session_ids = map(text, conn.smembers(index_key(key, user_id)))
         keys = [session_key(key, user_id, sid) for sid in session_ids]
         args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
-        return int(write(scripts.REHASH, conn, keys=keys, args=args)) if keys else 0
+        return write(scripts.REHASH, conn, keys=keys, args=args, result=int) if keys else 0
 
 
 def revoke_all(*, user_id: str) -> list[str]:
@@ -195,7 +192,7 @@ def revoke_all(*, user_id: str) -> list[str]:
         if not session_ids:
             return []
         keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
-        return _standing(scripts.REVOKE_ALL, conn, keys=keys, args=session_ids,
+        return write(scripts.REVOKE_ALL, conn, keys=keys, args=session_ids,
                          result=lambda ids: [text(sid) for sid in ids])
 
 
@@ -228,17 +225,6 @@ def accepts_any(fp: bytes | None, fpx: bytes | None, fingerprints: tuple[str, ..
     """Whether a session accepts any of `fingerprints` (see lua/lib/accepts.lua)."""
     known = {text(fp), *text(fpx).split()} - {""}
     return any(fingerprint in known for fingerprint in fingerprints)
-
-
-def _standing(script, conn, *, keys: list[str], args: list, result: Callable[[object], T]
-              ) -> T:
-    """`result` of the script's reply; when its replicas lag (ReplicasBehind), the error
-    carries that result, so that the service can finish what follows a write that stood."""
-    try:
-        return result(write(script, conn, keys=keys, args=args))
-    except ReplicasBehind as behind:
-        behind.result = result(behind.result)
-        raise
 
 
 def _rotation(reply: list) -> Rotation:
