@@ -18,10 +18,19 @@ from django.views.decorators.http import require_POST
 from tokens import services
 # Registers the security events' read-only changelist, linked from each user's page.
 from tokens.admin_events import events_of_user_url, short_id
-from tokens.exceptions import SessionNotFound, StoreUnavailable
+from tokens.exceptions import ReplicasBehind, SessionNotFound, StoreUnavailable
 from tokens.hooks import EndReason
 
 STORE_DOWN = "The token store is unavailable: nothing was revoked. Try again shortly."
+# With TOKENS["REPLICA_ACKS"]: the revocation stands on the primary, not yet on its replicas.
+REPLICAS_BEHIND = ("Revoked, but the token store's replicas have not confirmed it yet: "
+                   "check this page again shortly.")
+
+
+def _store_message(error: StoreUnavailable) -> str:
+    return REPLICAS_BEHIND if isinstance(error, ReplicasBehind) else STORE_DOWN
+
+
 def _rows(sessions) -> list[dict]:
     return [{"session": session, "short_id": short_id(session.id)} for session in sessions]
 
@@ -79,8 +88,8 @@ class UserSessionsAdminMixin:
             self.message_user(request, f"Revoked session {short} of {user}.", messages.SUCCESS)
         except SessionNotFound:
             self.message_user(request, "That session had already ended.", messages.WARNING)
-        except StoreUnavailable:
-            self.message_user(request, STORE_DOWN, messages.ERROR)
+        except StoreUnavailable as error:
+            self.message_user(request, _store_message(error), messages.ERROR)
         return HttpResponseRedirect(self._sessions_url(user))
 
     def revoke_all_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -91,8 +100,8 @@ class UserSessionsAdminMixin:
                 self._report(request, {user: self._revoke_all(request, user)})
                 return HttpResponseRedirect(self._sessions_url(user))
             targets = [(user, _rows(services.list_sessions(user=user)))]
-        except StoreUnavailable:
-            self.message_user(request, STORE_DOWN, messages.ERROR)
+        except StoreUnavailable as error:
+            self.message_user(request, _store_message(error), messages.ERROR)
             return HttpResponseRedirect(self._sessions_url(user))
         return self._render(request, self.revoke_confirmation_template, user, "Are you sure?",
                             targets=targets, cancel_url=self._sessions_url(user))
@@ -105,8 +114,8 @@ class UserSessionsAdminMixin:
                 self._report(request, {user: self._revoke_all(request, user) for user in queryset})
                 return None
             targets = [(user, _rows(services.list_sessions(user=user))) for user in queryset]
-        except StoreUnavailable:
-            self.message_user(request, STORE_DOWN, messages.ERROR)
+        except StoreUnavailable as error:
+            self.message_user(request, _store_message(error), messages.ERROR)
             return None
         return self._render(request, self.revoke_confirmation_template, None, "Are you sure?",
                             targets=targets, queryset=queryset,

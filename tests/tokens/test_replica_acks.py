@@ -258,3 +258,18 @@ def test_a_logout_everywhere_the_replica_did_not_acknowledge_is_recorded(
     assert [(e.kind, e.sessions_ended) for e in SecurityEvent.objects.all()] == [
         ("logout_all", 2)]
     assert session_keys(primary_conn) == []
+
+
+def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
+        admin_client, api, user, login, primary_conn, pair):
+    from django.contrib.messages import get_messages
+
+    from tokens.admin import REPLICAS_BEHIND
+
+    _, replica = pair
+    tokens = login(user)
+    with paused(replica):
+        response = admin_client.post(f"/admin/accounts/user/{user.pk}/sessions/revoke-all/",
+                                     {"post": "yes"})
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [REPLICAS_BEHIND]
+    assert_error(me(api, tokens["access_token"]), 401, "session_revoked")
