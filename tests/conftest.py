@@ -10,6 +10,17 @@ from rest_framework.test import APIClient
 
 from tests.helpers import OBTAIN, PASSWORD, caches_at
 from tests.servers import RedisServer
+from tokens import background
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A test's deferred tasks finish before its fixtures are torn down (database, Redis)."""
+    try:
+        return (yield)
+    finally:
+        assert background.wait_idle(10), "deferred tasks still running 10 s after the test"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def redis_server():
