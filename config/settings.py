@@ -216,6 +216,11 @@ TOKENS = {
         if entry.strip()
     ],
     "METRICS_BEARER_TOKEN": os.environ.get("DJANGO_METRICS_BEARER_TOKEN") or None,
+    # The link in password reset emails: the frontend's reset page, with {uid} and {token}
+    # (README, "Password reset"). In development (`make run`), the demo page this server
+    # serves, which carries them in the fragment, so no request (and no log) holds them.
+    "PASSWORD_RESET_URL": os.environ.get("DJANGO_PASSWORD_RESET_URL") or (
+        "http://127.0.0.1:8000/demo/#reset={uid}/{token}" if DEBUG else None),
 }
 
 REST_FRAMEWORK = {
@@ -272,7 +277,10 @@ if env_flag("DJANGO_HTTPS"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-# Email (password reset links): the console in development, SMTP from the environment.
+# Email (password reset links): SMTP from the environment; without it, the console in
+# development only. With DEBUG off a reset link must never reach a log, so without SMTP no
+# email is sent at all (the dummy backend: tokens.W020 at check time, an error logged for
+# each reset request).
 if os.environ.get("DJANGO_EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = os.environ["DJANGO_EMAIL_HOST"]
@@ -281,8 +289,10 @@ if os.environ.get("DJANGO_EMAIL_HOST"):
     EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_flag("DJANGO_EMAIL_USE_TLS", True)
     EMAIL_TIMEOUT = 10
-else:
+elif DEBUG:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 LOGGING = {

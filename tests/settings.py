@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key-that-is-long-enough-0123456789")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import CACHES, DATABASES, LOGGING, STORAGES  # noqa: E402
+from config.settings import CACHES, DATABASES, LOGGING, STORAGES, TOKENS  # noqa: E402
 
 # Fast hashing: the token logic is under test, not PBKDF2.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -36,3 +36,7 @@ CACHES = {"default": {**CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
 # depend on pytest also listening on non-propagating loggers (only pytest >= 9.2 does).
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "tokens": {
     **LOGGING["loggers"]["tokens"], "handlers": [], "propagate": True}}}
+
+# Reset links to a frontend on another host, uid and token in the fragment (README,
+# "Password reset"); the project's settings have none with DEBUG off.
+TOKENS = {**TOKENS, "PASSWORD_RESET_URL": "https://app.example.test/reset#{uid}/{token}"}

@@ -47,9 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # client address; each request counts, whether or not an account matches.
     "PASSWORD_RESETS_PER_EMAIL": "3/h",
     "PASSWORD_RESETS_PER_IP": "20/h",
-    # The link a reset email carries: the frontend's page, with {uid} and {token}. A path
-    # ("/...") is joined to the requesting site's origin (development).
-    "PASSWORD_RESET_URL": "/reset/{uid}/{token}",
+    # The link a reset email carries: the frontend's page, an absolute http(s) URL with
+    # {uid} and {token}, best in its fragment ("https://app.example.com/reset#{uid}/{token}"),
+    # which browsers send to no server. Never joined to the request's Host. None: no reset
+    # email is sent (tokens.W021).
+    "PASSWORD_RESET_URL": None,
     # The browser client's demo page at /demo/ (always on with DEBUG).
     "DEMO_PAGE": False,
     # How long security events (reuse, lockouts, revocations...) are kept in the database;

@@ -237,7 +237,8 @@ class SessionDetailView(APIView):
 
 
 class ResponseThen(Response):
-    """A response that runs `then` once it has been sent (WSGI servers close it then)."""
+    """A response that calls `then` once it has been sent (WSGI servers close it then, just
+    before they close the connection): `then` must return at once, whatever it starts."""
 
     def __init__(self, *args, then, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -263,13 +264,11 @@ class PasswordResetView(PublicView):
     def post(self, request: Request) -> Response:
         serializer = PasswordResetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        deliver = password_reset.request_reset(
-            email=serializer.validated_data["email"], ip_address=client_info(request).ip_address,
-            site=f"{request.scheme}://{request.get_host()}",
-        )
+        deliver_later = password_reset.request_reset(
+            email=serializer.validated_data["email"], ip_address=client_info(request).ip_address)
         body = {"detail": "If an account has this address, a reset link is on its way.",
                 "code": "reset_requested"}
-        return ResponseThen(body, status=status.HTTP_202_ACCEPTED, then=deliver)
+        return ResponseThen(body, status=status.HTTP_202_ACCEPTED, then=deliver_later)
 
 
 class PasswordResetConfirmView(PublicView):

@@ -1,5 +1,8 @@
 """Forgotten passwords: a reset link by email, the same answer whether or not an account
-matches, a link that works once, every session ended, and limits per address and client."""
+matches, a link that works once, every session ended, and limits per address and client.
+
+The email goes from the background thread, with its own database connection: these tests
+commit their users (transaction=True) and wait for that thread after each request."""
 
 import re
 
@@ -8,17 +11,24 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, assert_error, me, redis_keys, refresh, session_keys
+from tokens import background
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 RESET = "/api/auth/password/reset/"
 CONFIRM = "/api/auth/password/reset/confirm/"
 NEW = "a much better passphrase 42"
-LINK = re.compile(r"/reset/(?P<uid>[A-Za-z0-9_-]+)/(?P<token>[A-Za-z0-9-]+)")
+# tests/settings.py: TOKENS["PASSWORD_RESET_URL"] = "https://app.example.test/reset#{uid}/{token}"
+FRONTEND = "https://app.example.test/reset#"
+LINK = re.compile(r"reset#(?P<uid>[A-Za-z0-9_-]+)/(?P<token>[A-Za-z0-9-]+)")
 
 
-def ask(email, ip="192.0.2.1", client=None):
-    return (client or APIClient()).post(RESET, {"email": email}, format="json", REMOTE_ADDR=ip)
+def ask(email, ip="192.0.2.1", client=None, **headers):
+    """Ask for a reset, and wait until the background thread has delivered it."""
+    response = (client or APIClient()).post(RESET, {"email": email}, format="json",
+                                            REMOTE_ADDR=ip, **headers)
+    assert background.wait_idle(10)
+    return response
 
 
 def link_in(message) -> dict:
@@ -45,7 +55,7 @@ def test_every_address_gets_the_same_answer_and_only_an_active_account_an_email(
     assert {(r.status_code, r.content) for r in answers} == {(202, answers[0].content)}
     assert [m.to for m in mailoutbox] == [["alice@example.com"]]
     body = mailoutbox[0].body
-    assert "alice" in body and LINK.search(body) and "http://testserver/reset/" in body
+    assert "alice" in body and LINK.search(body) and FRONTEND in body
 
 
 def test_the_link_sets_the_password_once_and_ends_every_session(
@@ -156,3 +166,106 @@ def test_the_reset_keys_expire_and_hold_no_address(people, redis_conn):
     assert len(keys) == 2
     for key in keys:
         assert b"alice" not in key and 0 < redis_conn.ttl(key) <= 3600
+
+
+@pytest.fixture
+def held():
+    """The background thread busy until the test lets it go."""
+    import threading
+
+    release = threading.Event()
+    background.defer(lambda: release.wait(10), name="hold")
+    yield release
+    release.set()
+
+
+def test_nothing_of_the_delivery_runs_before_the_response_is_closed(people, mailoutbox, held,
+                                                                    django_assert_num_queries):
+    # The test client closes the response, as gunicorn does before it closes the
+    # connection: the lookup (a query) and the email are the background thread's alone.
+    with django_assert_num_queries(0):
+        response = APIClient().post(RESET, {"email": "alice@example.com"}, format="json")
+    assert response.status_code == 202
+    assert mailoutbox == []
+    held.set()
+    assert background.wait_idle(10)
+    assert [m.to for m in mailoutbox] == [["alice@example.com"]]
+
+
+@pytest.mark.parametrize("headers", [
+    {"HTTP_HOST": "localhost:31337"}, {"HTTP_HOST": "127.0.0.1:9"}, {"HTTP_HOST": "localhost"},
+    {"HTTP_X_FORWARDED_HOST": "localhost:31337", "HTTP_X_FORWARDED_PROTO": "http"},
+])
+@pytest.mark.parametrize("secure_proxy", [False, True])
+def test_the_link_is_the_configured_url_whatever_the_request_says(people, mailoutbox, headers,
+                                                                   secure_proxy):
+    proxy = {"SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+             "USE_X_FORWARDED_HOST": True} if secure_proxy else {}
+    with override_settings(**proxy):
+        assert ask("alice@example.com", **headers).status_code == 202
+    [message] = mailoutbox
+    [link] = re.findall(r"\S*reset#\S*", message.body)
+    assert re.fullmatch(re.escape(FRONTEND) + r"[A-Za-z0-9_-]+/[A-Za-z0-9-]+", link)
+    assert "localhost" not in message.body and "testserver" not in message.body
+
+
+@pytest.mark.parametrize("url", [
+    "/reset/{uid}/{token}", "//evil.example/reset/{uid}/{token}", "reset/{uid}/{token}",
+    "ftp://app.example.test/{uid}/{token}", "https://app.example.test/reset", None, "",
+    "https://app.example.test/{uid}/{token}/{other}",
+])
+def test_no_link_is_sent_unless_the_configured_url_is_absolute(people, mailoutbox, caplog, url):
+    # Formerly a path was joined to the request's Host: `Host: localhost:31337` chose the link.
+    with override_settings(TOKENS={"PASSWORD_RESET_URL": url}):
+        assert ask("alice@example.com", HTTP_HOST="localhost:31337").status_code == 202
+        assert ask("nobody@example.com", ip="192.0.2.2").status_code == 202
+    assert mailoutbox == []
+    refusals = [r.getMessage() for r in caplog.records if r.name == "tokens.password_reset"]
+    assert len(refusals) == 2  # one for each request, account or none: the log tells nothing
+    assert "PASSWORD_RESET_URL" in refusals[0] and refusals[0] == refusals[1]
+    assert "localhost" not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["console", "filebased"])
+def test_with_debug_off_no_link_is_written_to_the_console_or_a_file(people, caplog, capsys,
+                                                                     tmp_path, backend):
+    with override_settings(EMAIL_BACKEND=f"django.core.mail.backends.{backend}.EmailBackend",
+                           EMAIL_FILE_PATH=str(tmp_path), DEBUG=False):
+        assert ask("alice@example.com").status_code == 202
+    assert "reset" not in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    assert "would write the link" in caplog.text and "reset#" not in caplog.text
+
+
+def test_with_debug_on_the_console_shows_the_link(people, capsys):
+    # `make run`: the developer's own terminal.
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+                           DEBUG=True):
+        ask("alice@example.com")
+    assert FRONTEND in capsys.readouterr().out
+
+
+def test_the_dummy_backend_sends_nothing_and_says_so(people, caplog):
+    # `make serve` without DJANGO_EMAIL_HOST.
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+        ask("alice@example.com")
+        ask("nobody@example.com", ip="192.0.2.2")
+    refusals = [r for r in caplog.records if r.name == "tokens.password_reset"]
+    assert [r.levelname for r in refusals] == ["ERROR", "ERROR"]
+    assert "sends nothing" in refusals[0].getMessage()
+
+
+def test_no_log_line_holds_the_reset_token(people, login, mailoutbox, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    login(people)
+    ask("alice@example.com")
+    link = link_in(mailoutbox[0])
+    assert_error(confirm({**link, "token": link["token"] + "x"}), 400, "invalid_reset_link")
+    assert_error(confirm(link, "123"), 400, "invalid")
+    assert confirm(link).status_code == 204
+    assert_error(confirm(link), 400, "invalid_reset_link")
+    assert caplog.records  # the requests were logged (Django's "Bad Request" warnings) ...
+    assert link["token"] not in caplog.text  # ... without the token
+    assert all(link["token"] not in r.getMessage() for r in caplog.records)
