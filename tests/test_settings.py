@@ -110,3 +110,40 @@ def test_postgresql_gets_none_of_the_sqlite_options():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "{}"]
+
+
+def run_check(**env) -> subprocess.CompletedProcess:
+    """`manage.py check` on config.settings as shipped, in this environment."""
+    return run_python("from django.core.management import execute_from_command_line; "
+                      "execute_from_command_line(['manage.py', 'check'])",
+                      DJANGO_SECRET_KEY="x" * 50, **env)
+
+
+def test_without_smtp_and_debug_no_reset_email_is_sent_and_check_says_so():
+    # `make serve` without DJANGO_EMAIL_HOST: never the console, where links would be logged.
+    result = run_check()
+    assert result.returncode == 0, result.stderr
+    assert "tokens.W020" in result.stderr and "tokens.W021" in result.stderr
+    values = run_python("import django; django.setup(); from django.conf import settings as s; "
+                        "print(s.EMAIL_BACKEND, s.TOKENS['PASSWORD_RESET_URL'])",
+                        DJANGO_SECRET_KEY="x" * 50)
+    assert values.stdout.split() == ["django.core.mail.backends.dummy.EmailBackend", "None"]
+
+
+def test_with_debug_reset_links_point_at_the_demo_page_and_go_to_the_console():
+    values = run_python("import django; django.setup(); from django.conf import settings as s; "
+                        "print(s.EMAIL_BACKEND, s.TOKENS['PASSWORD_RESET_URL'])",
+                        DJANGO_DEBUG="1")
+    assert values.stdout.split() == ["django.core.mail.backends.console.EmailBackend",
+                                     "http://127.0.0.1:8000/demo/#reset={uid}/{token}"]
+    result = run_check(DJANGO_DEBUG="1")
+    assert result.returncode == 0 and "tokens.W02" not in result.stderr, result.stderr
+
+
+def test_smtp_and_a_reset_url_from_the_environment_pass_and_a_relative_url_is_refused():
+    smtp = {"DJANGO_EMAIL_HOST": "smtp.example.test"}
+    good = run_check(DJANGO_PASSWORD_RESET_URL="https://app.example.test/reset#{uid}/{token}",
+                     **smtp)
+    assert good.returncode == 0 and "tokens." not in good.stderr, good.stderr
+    relative = run_check(DJANGO_PASSWORD_RESET_URL="/reset/{uid}/{token}", **smtp)
+    assert relative.returncode != 0 and "tokens.E020" in relative.stderr

@@ -3,6 +3,7 @@
 import ipaddress
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import jwt as pyjwt
 
@@ -314,3 +315,54 @@ def check_signing_keys(app_configs=None, **kwargs) -> list[Warning]:
                  "`manage.py signing_keys` shows which still stamp live sessions.",
             id="tokens.W007"))
     return warnings
+
+
+RESET_URL_HINT = ("Set TOKENS['PASSWORD_RESET_URL'] (DJANGO_PASSWORD_RESET_URL) to your frontend's "
+                  "reset page, uid and token in the fragment: "
+                  "'https://app.example.com/reset#{uid}/{token}'.")
+
+
+@register(Tags.security)
+def check_password_reset(app_configs=None, **kwargs) -> list[Error | Warning]:
+    """Reset links come from an absolute configured URL, and go by email, never to a log."""
+    from tokens.password_reset import EmailBackendKind, email_backend_kind, reset_url_problem
+
+    messages = []
+    url = token_settings.PASSWORD_RESET_URL
+    problem = reset_url_problem(url)
+    if not url:
+        messages.append(Warning(f"{problem}: password reset requests are answered, but no "
+                                "email is sent.", hint=RESET_URL_HINT, id="tokens.W021"))
+    elif problem:
+        messages.append(Error(f"{problem}: no reset email can be sent (a link is never built "
+                              "on the requesting Host).", hint=RESET_URL_HINT,
+                              id="tokens.E020"))
+    elif _token_reaches_this_service(url):
+        messages.append(Warning(
+            "TOKENS['PASSWORD_RESET_URL'] points at a host in ALLOWED_HOSTS with the token "
+            "outside the fragment: opening the link would put the token in this service's "
+            "access log.", hint=RESET_URL_HINT, id="tokens.W022"))
+    kind = email_backend_kind()
+    if kind in (EmailBackendKind.WRITES, EmailBackendKind.MEMORY) and not settings.DEBUG:
+        messages.append(Error(
+            f"EMAIL_BACKEND is {settings.EMAIL_BACKEND} with DEBUG off: every password reset "
+            "link would be written to the console, a file or the process's memory, where "
+            "whoever reads it can reset the account.",
+            hint="Use an SMTP backend (DJANGO_EMAIL_HOST), or the dummy backend to send none.",
+            id="tokens.E021"))
+    elif kind is EmailBackendKind.NOTHING:
+        messages.append(Warning(
+            f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: password reset requests are "
+            "answered, but no email is sent.",
+            hint="Set DJANGO_EMAIL_HOST (and _PORT, _HOST_USER, _HOST_PASSWORD) for SMTP.",
+            id="tokens.W020"))
+    return messages
+
+
+def _token_reaches_this_service(url: str) -> bool:
+    from django.http.request import validate_host
+
+    marker = "reset-token-marker"
+    parts = urlsplit(url.format(uid="uid", token=marker))
+    return marker not in parts.fragment and validate_host(parts.hostname or "",
+                                                          settings.ALLOWED_HOSTS)

@@ -8,7 +8,7 @@ from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from tests.helpers import OBTAIN, PASSWORD
-from tokens.checks import check_token_cache, check_token_settings
+from tokens.checks import check_password_reset, check_token_cache, check_token_settings
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 DUMMY = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
@@ -102,3 +102,69 @@ def test_store_refuses_a_silent_cache_at_runtime(api, user, cache, caplog):
 
             assert not caches["default"]._cache  # nothing was stored in it
     assert "misconfigured" in caplog.text
+
+
+SMTP = "django.core.mail.backends.smtp.EmailBackend"
+FRONTEND = "https://app.example.test/reset#{uid}/{token}"
+
+
+def reset_check(url=FRONTEND, backend=SMTP, debug=False):
+    with override_settings(TOKENS={"PASSWORD_RESET_URL": url}, EMAIL_BACKEND=backend,
+                           DEBUG=debug, ALLOWED_HOSTS=["api.example.test", ".example.org"]):
+        return check_password_reset()
+
+
+@pytest.mark.parametrize("url", [
+    FRONTEND, "http://127.0.0.1:8000/demo/#reset={uid}/{token}",
+    "https://app.example.test/reset/{uid}/{token}", "https://api.example.test/reset#{token}/{uid}",
+])
+def test_an_absolute_reset_url_and_smtp_pass(url):
+    assert reset_check(url) == []
+
+
+@pytest.mark.parametrize("url", [
+    "/reset/{uid}/{token}", "reset/{uid}/{token}", "//app.example.test/{uid}/{token}",
+    "ftp://app.example.test/{uid}/{token}", "https:///{uid}/{token}",
+    "https://app.example.test/reset/{token}", "https://app.example.test/{uid}/{token}/{x}",
+    "https://app.example.test/{uid}/{token}/{0}", 42,
+])
+def test_a_reset_url_that_cannot_make_an_absolute_link_is_an_error(url):
+    errors = reset_check(url)
+    assert ids(errors) == ["tokens.E020"]
+    assert "#{uid}/{token}" in errors[0].hint
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_no_reset_url_is_a_warning(url):
+    assert ids(reset_check(url)) == ["tokens.W021"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.example.test/reset/{uid}/{token}", "http://api.example.test/r?u={uid}&t={token}",
+    "https://api.example.test/reset/{token}#{uid}", "https://www.example.org/{uid}/{token}",
+])
+def test_a_token_outside_the_fragment_to_this_service_is_a_warning(url):
+    # The access log (and Django's "Not Found" warning) would record it.
+    assert ids(reset_check(url)) == ["tokens.W022"]
+
+
+@pytest.mark.parametrize("backend", ["console", "filebased", "locmem"])
+def test_with_debug_off_an_email_backend_that_keeps_the_link_is_an_error(backend):
+    errors = reset_check(backend=f"django.core.mail.backends.{backend}.EmailBackend")
+    assert ids(errors) == ["tokens.E021"]
+    assert "DJANGO_EMAIL_HOST" in errors[0].hint
+    assert reset_check(backend=f"django.core.mail.backends.{backend}.EmailBackend",
+                       debug=True) == []
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_dummy_email_backend_is_a_warning(debug):
+    assert ids(reset_check(backend="django.core.mail.backends.dummy.EmailBackend",
+                           debug=debug)) == ["tokens.W020"]
+
+
+def test_manage_py_check_fails_on_the_console_email_backend_with_debug_off():
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+                           DEBUG=False):
+        with pytest.raises(SystemCheckError, match="tokens.E021"):
+            call_command("check")
