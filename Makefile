@@ -139,7 +139,7 @@ bench: $(BENCH_VENV)/.installed redis-server wrk
 bench-outage: install redis-server
 	$(BIN)/python bench/outage.py
 
-# Writes bench/reset_timing.md: the reset endpoint's answer time with and without an account.
+# Writes bench/reset_timing.md: when the reset endpoint's answer ends, with and without an account (~30 s).
 bench-reset: install redis-server
 	$(BIN)/python bench/reset_timing.py
 

@@ -90,6 +90,17 @@ export function isApiUrl(url, baseUrl, pageUrl) {
 }
 
 /**
+ * The uid and token of a password reset link whose fragment is `#reset=<uid>/<token>`
+ * (TOKENS["PASSWORD_RESET_URL"] = "https://app.example/page#reset={uid}/{token}"): in the
+ * fragment, which browsers send to no server, so no access log sees the token.
+ * @param {string} hash  location.hash @returns {{uid: string, token: string} | null}
+ */
+export function resetLinkFrom(hash) {
+  const match = /^#reset=([A-Za-z0-9_-]+)\/([A-Za-z0-9-]+)$/.exec(hash);
+  return match ? {uid: match[1], token: match[2]} : null;
+}
+
+/**
  * Whether a refresh is needed now: no token, or the due time has passed.
  * @param {number} now @param {number | null} refreshAt @returns {boolean}
  */
@@ -350,6 +361,27 @@ export function createAuthClient({baseUrl = "/api/auth/", refreshMarginSeconds =
       endEverywhere("logout");
       await post("cookie/logout/"); // expire the cookie too (204 for a dead session)
       return reply.ok;
+    },
+    /**
+     * Ask for a password reset link by email (202 whether or not an account has it).
+     * @param {string} email @returns {Promise<{ok: boolean, code: string | null}>}
+     */
+    async requestPasswordReset(email) {
+      const {status, body} = await post("password/reset/", {}, {email});
+      return {ok: status === 202, code: (body && body.code) || null};
+    },
+    /**
+     * Set a new password with a reset link's uid and token; every session of the user ends.
+     * `errors`: the validators' messages for a refused password (code "invalid").
+     * @param {{uid: string, token: string}} link @param {string} newPassword
+     * @returns {Promise<{ok: boolean, code: string | null, errors: string[]}>}
+     */
+    async confirmPasswordReset({uid, token}, newPassword) {
+      const {status, body} = await post("password/reset/confirm/", {},
+        {uid, token, new_password: newPassword});
+      const errors = (body && body.errors && body.errors.new_password) || [];
+      return {ok: status === 204, code: (body && body.code) || (status ? null : "unavailable"),
+        errors};
     },
     fetch: authFetch,
     /** The user's sessions ({id, created_at, last_used_at, expires_at, user_agent, ...}). */

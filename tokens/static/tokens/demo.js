@@ -1,6 +1,6 @@
 // The demo page's script (tokens/templates/tokens/demo.html). Everything shown goes through
 // textContent, never innerHTML: user agents and addresses are attacker-controlled.
-import {createAuthClient} from "./client.js";
+import {createAuthClient, resetLinkFrom} from "./client.js";
 
 const auth = createAuthClient();
 window.auth = auth; // for the browser tests and the curious
@@ -52,6 +52,37 @@ $("login").addEventListener("submit", async (event) => {
   $("login-error").textContent = ok ? "" : `refused: ${code}`;
   if (ok) form.reset();
 });
+$("forgot").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const {ok, code} = await auth.requestPasswordReset(form.email.value);
+  $("forgot-result").textContent = ok ? "if an account has this address, a link is on its way"
+    : `refused: ${code}`;
+});
+
+// A reset link (TOKENS["PASSWORD_RESET_URL"] = ".../demo/#reset={uid}/{token}"): taken out of
+// the address bar at once, so it stays in no history entry, bookmark or screenshot.
+/** @type {{uid: string, token: string} | null} */
+let resetLink = null;
+function offerReset() {
+  const link = resetLinkFrom(location.hash);
+  if (!link) return;
+  resetLink = link;
+  history.replaceState(null, "", location.pathname + location.search);
+  $("reset-result").textContent = "";
+  $("reset").hidden = false;
+}
+$("reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  if (!resetLink) return;
+  const {ok, code, errors} = await auth.confirmPasswordReset(resetLink, form.new_password.value);
+  $("reset-result").textContent = ok ? "password set: log in with it"
+    : `refused: ${code}${errors.length ? ` (${errors.join(" ")})` : ""}`;
+  if (ok) form.reset();
+});
+addEventListener("hashchange", offerReset);
+offerReset();
 $("me").addEventListener("click", whoAmI);
 $("sessions").addEventListener("click", listSessions);
 $("logout").addEventListener("click", () => auth.logout());
