@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import Error, Info, Tags, Warning, register
+from django.http.request import validate_host
 from django.utils.module_loading import import_string
 from django_redis.cache import RedisCache
 from django_redis.serializers.pickle import PickleSerializer
@@ -26,6 +27,7 @@ from tokens.conf import (
     token_settings,
 )
 from tokens.exceptions import StoreUnavailable
+from tokens.password_reset import EmailBackendKind, email_backend_kind, reset_url_problem
 
 CACHE_HINT = (
     "Point TOKENS['CACHE_ALIAS'] at a django-redis cache, e.g. CACHES['default'] = "
@@ -325,43 +327,45 @@ RESET_URL_HINT = ("Set TOKENS['PASSWORD_RESET_URL'] (DJANGO_PASSWORD_RESET_URL) 
 @register(Tags.security)
 def check_password_reset(app_configs=None, **kwargs) -> list[Error | Warning]:
     """Reset links come from an absolute configured URL, and go by email, never to a log."""
-    from tokens.password_reset import EmailBackendKind, email_backend_kind, reset_url_problem
+    return _reset_url_messages() + _email_backend_messages()
 
-    messages = []
+
+def _reset_url_messages() -> list[Error | Warning]:
     url = token_settings.PASSWORD_RESET_URL
     problem = reset_url_problem(url)
     if not url:
-        messages.append(Warning(f"{problem}: password reset requests are answered, but no "
-                                "email is sent.", hint=RESET_URL_HINT, id="tokens.W021"))
-    elif problem:
-        messages.append(Error(f"{problem}: no reset email can be sent (a link is never built "
-                              "on the requesting Host).", hint=RESET_URL_HINT,
-                              id="tokens.E020"))
-    elif _token_reaches_this_service(url):
-        messages.append(Warning(
+        return [Warning(f"{problem}: password reset requests are answered, but no email is "
+                        "sent.", hint=RESET_URL_HINT, id="tokens.W021")]
+    if problem:
+        return [Error(f"{problem}: no reset email can be sent (a link is never built on the "
+                      "requesting Host).", hint=RESET_URL_HINT, id="tokens.E020")]
+    if _token_reaches_this_service(url):
+        return [Warning(
             "TOKENS['PASSWORD_RESET_URL'] points at a host in ALLOWED_HOSTS with the token "
             "outside the fragment: opening the link would put the token in this service's "
-            "access log.", hint=RESET_URL_HINT, id="tokens.W022"))
+            "access log.", hint=RESET_URL_HINT, id="tokens.W022")]
+    return []
+
+
+def _email_backend_messages() -> list[Error | Warning]:
     kind = email_backend_kind()
     if kind in (EmailBackendKind.WRITES, EmailBackendKind.MEMORY) and not settings.DEBUG:
-        messages.append(Error(
+        return [Error(
             f"EMAIL_BACKEND is {settings.EMAIL_BACKEND} with DEBUG off: every password reset "
             "link would be written to the console, a file or the process's memory, where "
             "whoever reads it can reset the account.",
             hint="Use an SMTP backend (DJANGO_EMAIL_HOST), or the dummy backend to send none.",
-            id="tokens.E021"))
-    elif kind is EmailBackendKind.NOTHING:
-        messages.append(Warning(
+            id="tokens.E021")]
+    if kind is EmailBackendKind.NOTHING:
+        return [Warning(
             f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: password reset requests are "
             "answered, but no email is sent.",
             hint="Set DJANGO_EMAIL_HOST (and _PORT, _HOST_USER, _HOST_PASSWORD) for SMTP.",
-            id="tokens.W020"))
-    return messages
+            id="tokens.W020")]
+    return []
 
 
 def _token_reaches_this_service(url: str) -> bool:
-    from django.http.request import validate_host
-
     marker = "reset-token-marker"
     parts = urlsplit(url.format(uid="uid", token=marker))
     return marker not in parts.fragment and validate_host(parts.hostname or "",

@@ -192,6 +192,18 @@ def test_nothing_of_the_delivery_runs_before_the_response_is_closed(people, mail
     assert [m.to for m in mailoutbox] == [["alice@example.com"]]
 
 
+def test_a_full_queue_still_answers_202_and_drops_the_email_with_a_warning(people, mailoutbox,
+                                                                          held, caplog):
+    for _ in range(background.MAX_QUEUED):
+        background.defer(lambda: None, name="filler")
+    response = APIClient().post(RESET, {"email": "alice@example.com"}, format="json")
+    assert (response.status_code, response.json()["code"]) == (202, "reset_requested")
+    assert "password reset dropped" in caplog.text and "alice" not in caplog.text
+    held.set()
+    assert background.wait_idle(10)
+    assert mailoutbox == []
+
+
 @pytest.mark.parametrize("headers", [
     {"HTTP_HOST": "localhost:31337"}, {"HTTP_HOST": "127.0.0.1:9"}, {"HTTP_HOST": "localhost"},
     {"HTTP_X_FORWARDED_HOST": "localhost:31337", "HTTP_X_FORWARDED_PROTO": "http"},
