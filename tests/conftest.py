@@ -1,5 +1,7 @@
 """Shared fixtures: a real redis-server per test session, API clients, users."""
 
+import threading
+
 import pytest
 import redis
 from django.conf import settings
@@ -20,6 +22,21 @@ def pytest_runtest_call(item):
         return (yield)
     finally:
         assert background.wait_idle(10), "deferred tasks still running 10 s after the test"
+
+
+@pytest.fixture
+def background_held():
+    """The background thread busy with a task until the test sets the returned event."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    assert background.defer(hold, name="hold")
+    assert started.wait(10)
+    yield release
+    release.set()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -89,8 +89,11 @@ def request_reset(*, email: str, ip_address: str) -> Callable[[], None]:
     """Count a reset request (raises ResetThrottled) and return what to call once the
     response is sent: it hands the delivery to the background thread."""
     login_limits.count_reset_request(email=email, ip_address=ip_address)
-    return lambda: background.defer(functools.partial(deliver, email=email),
-                                    name="password reset")
+
+    def deliver_later() -> None:
+        background.defer(functools.partial(deliver, email=email), name="password reset")
+
+    return deliver_later
 
 
 def deliver(*, email: str) -> int:

@@ -4,6 +4,7 @@ word (the email goes from a background thread); and no log line holds a reset li
 
 import json
 import re
+import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,9 +78,26 @@ def test_the_connection_ends_before_the_mail_server_answers_and_no_log_holds_the
     link = LINK.search(message.get_content()).groupdict()
     assert api.call("POST", CONFIRM, {**link, "new_password": "123"}).code == "invalid"
     assert api.call("POST", CONFIRM, {**link, "new_password": "a much better one 42"}).status == 204
+    # The access line is written after the body is sent: wait for it.
+    wait_for(lambda: f'"POST {CONFIRM} HTTP/1.1" 204' in api.log.read_text())
     log = api.log.read_text()
-    assert f'"POST {CONFIRM} HTTP/1.1" 204' in log
     assert link["token"] not in log and link["uid"] + "/" not in log
+
+
+def test_an_email_still_on_its_way_when_gunicorn_stops_is_sent_before_the_worker_exits(
+        project, hung_mail_server):
+    give_alice_an_email(project)
+    api = project.start_api(workers=1, config_file=GUNICORN_CONFIG,
+                            DJANGO_EMAIL_HOST="127.0.0.1",
+                            DJANGO_EMAIL_PORT=str(hung_mail_server.port),
+                            DJANGO_EMAIL_USE_TLS="0", DJANGO_PASSWORD_RESET_URL=FRONTEND)
+    assert api.call("POST", RESET, {"email": "alice@example.com"}).status == 202
+    api.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "Worker exiting" in api.log.read_text())  # now draining its queue
+    assert api.process.poll() is None
+    hung_mail_server.release()
+    assert hung_mail_server.wait_for_messages(1)[0]["To"] == "alice@example.com"
+    assert api.process.wait(timeout=30) == 0
 
 
 def test_without_smtp_no_email_reaches_the_log(project):

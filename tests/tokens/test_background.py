@@ -7,38 +7,25 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from tests.system.conftest import ROOT
 from tokens import background
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WAIT = 10  # seconds: a failing test fails instead of hanging
 
 
-@pytest.fixture
-def held():
-    """The background thread busy with a task that waits until the test lets it go."""
-    release, started = threading.Event(), threading.Event()
-
-    def hold():
-        started.set()
-        release.wait(WAIT)
-
-    assert background.defer(hold, name="hold")
-    assert started.wait(WAIT)
-    yield release
-    release.set()
-
-
-def test_a_task_runs_on_the_background_thread_after_defer_returns(held):
+def test_a_task_runs_on_the_background_thread_after_defer_returns(background_held):
     ran = []
     assert background.defer(lambda: ran.append(threading.current_thread().name), name="t")
     assert ran == []
     assert not background.wait_idle(0.05)  # still held: wait_idle says so
-    held.set()
+    background_held.set()
     assert background.wait_idle(WAIT)
     assert ran == ["tokens-background"]
 
@@ -59,13 +46,13 @@ def test_a_failing_task_is_logged_by_type_only_and_the_next_task_runs(caplog):
     assert "secret-reset-token" not in caplog.text
 
 
-def test_a_full_queue_drops_the_task_with_a_warning(held, caplog):
+def test_a_full_queue_drops_the_task_with_a_warning(background_held, caplog):
     ran = []
     for _ in range(background.MAX_QUEUED):
         assert background.defer(lambda: ran.append(1), name="filler")
     assert background.defer(lambda: ran.append("dropped"), name="one too many") is False
     assert "one too many dropped" in caplog.text
-    held.set()
+    background_held.set()
     assert background.wait_idle(WAIT)
     assert ran == [1] * background.MAX_QUEUED
 

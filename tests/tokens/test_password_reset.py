@@ -168,38 +168,27 @@ def test_the_reset_keys_expire_and_hold_no_address(people, redis_conn):
         assert b"alice" not in key and 0 < redis_conn.ttl(key) <= 3600
 
 
-@pytest.fixture
-def held():
-    """The background thread busy until the test lets it go."""
-    import threading
-
-    release = threading.Event()
-    background.defer(lambda: release.wait(10), name="hold")
-    yield release
-    release.set()
-
-
-def test_nothing_of_the_delivery_runs_before_the_response_is_closed(people, mailoutbox, held,
-                                                                    django_assert_num_queries):
+def test_nothing_of_the_delivery_runs_before_the_response_is_closed(
+        people, mailoutbox, background_held, django_assert_num_queries):
     # The test client closes the response, as gunicorn does before it closes the
     # connection: the lookup (a query) and the email are the background thread's alone.
     with django_assert_num_queries(0):
         response = APIClient().post(RESET, {"email": "alice@example.com"}, format="json")
     assert response.status_code == 202
     assert mailoutbox == []
-    held.set()
+    background_held.set()
     assert background.wait_idle(10)
     assert [m.to for m in mailoutbox] == [["alice@example.com"]]
 
 
-def test_a_full_queue_still_answers_202_and_drops_the_email_with_a_warning(people, mailoutbox,
-                                                                          held, caplog):
+def test_a_full_queue_still_answers_202_and_drops_the_email_with_a_warning(
+        people, mailoutbox, background_held, caplog):
     for _ in range(background.MAX_QUEUED):
         background.defer(lambda: None, name="filler")
     response = APIClient().post(RESET, {"email": "alice@example.com"}, format="json")
     assert (response.status_code, response.json()["code"]) == (202, "reset_requested")
     assert "password reset dropped" in caplog.text and "alice" not in caplog.text
-    held.set()
+    background_held.set()
     assert background.wait_idle(10)
     assert mailoutbox == []
 
