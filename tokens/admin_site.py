@@ -45,7 +45,7 @@ class LimitedAuthenticationForm(AdminAuthenticationForm):
                 raise _refusal(exc) from None
             self.confirm_login_allowed(self.user_cache)
             setattr(self.request, NEW_DEVICE_COOKIE, login_limits.device_cookie(
-                username=self.user_cache.get_username(), current=client.device_cookie))
+                username=self.user_cache.get_username(), presented=client.device_cookies))
         return self.cleaned_data
 
 

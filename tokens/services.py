@@ -52,11 +52,11 @@ EVENT_OF_REASON = {EndReason.ADMIN: Kind.REVOKED_BY_ADMIN,
 @dataclass(frozen=True)
 class ClientInfo:
     """Where a request came from: recorded on the session (user agent, address) and
-    counted by the login limits (address, device cookie)."""
+    counted by the login limits (address, device cookies)."""
 
     user_agent: str = ""
     ip_address: str = ""
-    device_cookie: str | None = None
+    device_cookies: tuple[str, ...] = ()  # every one presented: junk may come with the real
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _obtain_pair(request: HttpRequest | None, username: str, password: str, clie
     return Login(
         pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
         device_cookie=login_limits.device_cookie(username=user.get_username(),
-                                                 current=client.device_cookie),
+                                                 presented=client.device_cookies),
     )
 
 
@@ -316,7 +316,7 @@ def _limited(*, username: object, client: ClientInfo, check):
 def _holding(*, username: object, client: ClientInfo, check):
     try:
         return login_limits.holding(username=username, ip_address=client.ip_address,
-                                    device_cookie=client.device_cookie, check=check)
+                                    device_cookies=client.device_cookies, check=check)
     except LoginThrottled as refused:
         _login_refused(username, client, refused)
         raise
