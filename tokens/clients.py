@@ -29,8 +29,8 @@ IDEMPOTENCY_KEY = re.compile(r'"([\x21\x23-\x5b\x5d-\x7e]{16,255})"|([\x21\x23-\
 # can toss a junk device cookie in front of the real one ("cookie tossing").
 DEVICE_COOKIE = "tokens_device"
 SECURE_DEVICE_COOKIE = "__Host-tokens_device"
-# A browser sends one device cookie of its own, plus one per Path (and partition) a sibling
-# subdomain tossed over plain HTTP: a few dozen at most. Genuine ones are under 500 characters.
+# A browser sends its own device cookie, plus at most one per Path and partition that a
+# sibling subdomain can toss over plain HTTP: a few dozen. Genuine ones are under 500 characters.
 DEVICE_COOKIES_MAX = 64
 DEVICE_COOKIE_MAX_LENGTH = 1024
 
@@ -91,6 +91,8 @@ def set_device_cookie(response: HttpResponse, request: HttpRequest, value: str) 
 
 
 def _secure(request: HttpRequest) -> bool:
+    # The refresh cookie's switch (DJANGO_HTTPS), or the request itself: a host project
+    # served over HTTPS without SESSION_COOKIE_SECURE gets the `__Host-` name too.
     return settings.SESSION_COOKIE_SECURE or request.is_secure()
 
 
