@@ -307,8 +307,8 @@ def root(make_user):
     return make_user(username="root", is_staff=True, is_superuser=True)
 
 
-def sessions_manager(client, make_user, *perms):
-    client.force_login(limited_staff(make_user, "view_user", *perms, username="manager"))
+def sessions_manager(client, make_user, *perms, on_users="view_user"):
+    client.force_login(limited_staff(make_user, on_users, *perms, username="manager"))
     return client
 
 
@@ -356,13 +356,14 @@ def test_session_permissions_without_any_on_users_open_nothing(client, make_user
     assert client.get(revoke_all_url(user)).status_code == 403
 
 
+@pytest.mark.parametrize("on_users", ["view_user", "change_user"])
 def test_revoke_session_is_enough_to_revoke_one_all_or_by_the_action(client, make_user, api,
-                                                                      user, login):
+                                                                      user, login, on_users):
     # Delegation: seeing users and managing their sessions, without the right to edit them.
     bob = make_user(username="bob")
     first, second, bobs = login(user), login(user), login(bob)
     manager = sessions_manager(client, make_user, "tokens.view_session",
-                               "tokens.revoke_session")
+                               "tokens.revoke_session", on_users=on_users)
     assert f'<a href="{sessions_url(user)}">Sessions (2)</a>' in manager.get(
         change_url(user)).content.decode()
     assert "Revoke session" in manager.get(sessions_url(user)).content.decode()
@@ -492,11 +493,12 @@ def test_privileges_are_read_only_to_staff_and_editable_by_a_superuser(client, b
 
 
 def test_staff_cannot_grant_privileges_to_someone_else(client, baker, user):
-    form = {**change_form_data(client, user), **ESCALATION,
+    form = {**change_form_data(client, user), **ESCALATION, "email": "a@example.org",
             "user_permissions": [perm("change_user").pk]}
     assert client.post(change_url(user), form).status_code == 302
     user.refresh_from_db()
     assert not user.is_superuser and not user.user_permissions.exists()
+    assert user.is_staff and user.email == "a@example.org"  # what changing users allows
 
 
 def test_staff_who_add_users_cannot_add_a_superuser(client, make_user):
@@ -525,6 +527,7 @@ def test_staff_cannot_change_someone_who_may_do_more_than_they_may(client, baker
     dormant.is_active = False  # permissions that come back with the account
     dormant.save()
     for someone in (auditor, dormant):
+        assert not client.get(change_url(someone)).context["has_change_permission"]
         form = {**change_form_data(client, someone), "username": someone.username,
                 "email": "mole@example.com", "is_active": "on"}
         assert client.post(change_url(someone), form).status_code == 403
@@ -554,10 +557,13 @@ def test_staff_change_their_own_password_where_the_old_one_is_asked(client, bake
     assert response.status_code == 302 and baker.check_password(PASSWORD)
 
 
-def test_staff_who_delete_users_cannot_delete_a_superuser(client, make_user, root, user):
+def test_staff_who_delete_users_cannot_delete_someone_above_them(client, make_user, root,
+                                                                 user):
     client.force_login(limited_staff(make_user, "view_user", "change_user", "delete_user"))
-    assert client.post(f"/admin/accounts/user/{root.pk}/delete/", {"post": "yes"}
-                       ).status_code == 403
-    client.post(CHANGELIST, {"action": "delete_selected", "post": "yes",
-                             "_selected_action": [user.pk, root.pk]})
-    assert User.objects.filter(pk__in=[user.pk, root.pk]).count() == 2
+    auditor = limited_staff(make_user, "view_securityevent", username="auditor")
+    for someone in (root, auditor):
+        assert client.post(f"/admin/accounts/user/{someone.pk}/delete/", {"post": "yes"}
+                           ).status_code == 403
+        client.post(CHANGELIST, {"action": "delete_selected", "post": "yes",
+                                 "_selected_action": [user.pk, someone.pk]})
+    assert User.objects.filter(pk__in=[user.pk, root.pk, auditor.pk]).count() == 3
