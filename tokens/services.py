@@ -132,20 +132,27 @@ def _start_session(user: AbstractBaseUser, client: ClientInfo,
 
 
 def check_login(
-    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo
+    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo,
+    allowed: Callable[[AbstractBaseUser], bool] | None = None,
 ) -> AbstractBaseUser:
-    """The user these credentials authenticate, checked within the login limits (the API's
-    and the admin's login); raises InvalidCredentials or LoginThrottled."""
-    user, hold = _check_login(request, username, password, client)
+    """The user these credentials authenticate, if `allowed` (say, staff) lets them in,
+    checked within the login limits (the API's and the admin's login); raises
+    InvalidCredentials or LoginThrottled."""
+    user, hold = _check_login(request, username, password, client, allowed)
     login_limits.release_quietly(hold)
     return user
 
 
 def _check_login(request: HttpRequest | None, username: str, password: str,
-                 client: ClientInfo) -> tuple[AbstractBaseUser, login_limits.Hold | None]:
-    user, hold = _holding(username=username, client=client,
-                          check=lambda: authenticate(request, username=username,
-                                                     password=password))
+                 client: ClientInfo, allowed: Callable[[AbstractBaseUser], bool] | None = None,
+                 ) -> tuple[AbstractBaseUser, login_limits.Hold | None]:
+    def check() -> AbstractBaseUser | None:
+        user = authenticate(request, username=username, password=password)
+        # A user refused after a right password is a failure inside the limits, as a wrong
+        # password is: else the throttle would tell the two apart.
+        return user if user is not None and (allowed is None or allowed(user)) else None
+
+    user, hold = _holding(username=username, client=client, check=check)
     if user is None:
         raise InvalidCredentials()
     return user, hold

@@ -488,6 +488,52 @@ def test_the_admin_login_obeys_the_limits_with_a_clear_message(client, make_user
     assert attempt(APIClient(), "root", password=PASSWORD).status_code == 429
 
 
+def admin_login(client, username, password, ip="192.0.2.1"):
+    """POST the admin login form; returns its errors (none: logged in)."""
+    response = client.post("/admin/login/", {"username": username, "password": password},
+                           REMOTE_ADDR=ip)
+    if response.status_code == 302:
+        return []
+    return [str(error) for error in response.context["form"].non_field_errors()]
+
+
+@pytest.mark.parametrize("account", [{"is_staff": False}, {"is_staff": True, "is_active": False},
+                                     {"is_staff": False, "is_active": False}])
+@pytest.mark.parametrize("password", [PASSWORD, "wrong"])
+def test_an_account_the_admin_refuses_counts_its_right_password_like_a_wrong_one(
+        make_user, account, password):
+    # Else the throttle tells a right password of a non-staff account from a wrong one.
+    make_user(username="bob", **account)
+    errors = [admin_login(Client(), "bob", password) for _ in range(5)]
+    invalid = ["Please enter the correct username and password for a staff account. "
+               "Note that both fields may be case-sensitive."]
+    assert errors == [invalid] * 5
+    assert "Too many failed login attempts" in admin_login(Client(), "bob", password)[0]
+    assert attempt(APIClient(), "bob", password=PASSWORD, ip="192.0.2.9").status_code == 429
+
+
+@override_settings(AUTHENTICATION_BACKENDS=[
+    "django.contrib.auth.backends.AllowAllUsersModelBackend"])
+def test_a_backend_that_lets_inactive_users_in_tells_no_right_password_either(make_user):
+    # Django's form would say "This account is inactive": only for the right password.
+    make_user(username="bob", is_staff=True, is_active=False)
+    errors = {tuple(admin_login(Client(), "bob", password)) for password in ("wrong", PASSWORD)}
+    assert len(errors) == 1 and errors.pop()[0].startswith("Please enter the correct")
+    for _ in range(3):
+        admin_login(Client(), "bob", PASSWORD)
+    assert "Too many failed" in admin_login(Client(), "bob", PASSWORD)[0]
+
+
+@override_settings(TOKENS={"LOGIN_FAILURES_PER_USERNAME": None, "LOGIN_FAILURES_PER_IP": "3/m"})
+def test_right_passwords_of_accounts_the_admin_refuses_count_against_the_address(make_user):
+    make_user(username="root", is_staff=True, is_superuser=True)
+    for name in ("bob", "carol", "dave"):
+        make_user(username=name)
+        assert admin_login(Client(), name, PASSWORD)[0].startswith("Please enter the correct")
+    assert "Too many failed" in admin_login(Client(), "root", PASSWORD)[0]
+    assert admin_login(Client(), "root", PASSWORD, ip="192.0.2.2") == []
+
+
 def test_the_admin_login_gives_a_device_its_own_budget(make_user):
     from django.test import Client
 
