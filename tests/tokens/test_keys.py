@@ -3,6 +3,7 @@ session fingerprints re-stamped under the new key, and the published JWKS."""
 
 import io
 import logging
+import warnings
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -13,9 +14,10 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    LOGOUT, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
+    LOGOUT, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
     refresh, rsa_pems, session_record,
 )
+from tests.tokens.test_checks import asymmetric_settings
 from tokens import jwt as tokens_jwt
 from tokens import users
 from tokens.keys import hmac_kid, keyset
@@ -287,3 +289,45 @@ def test_duplicated_or_piled_up_fallbacks_are_warned_about():
         assert [w.id for w in check_signing_keys()] == ["tokens.W006"]
     with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A + str(i) for i in range(4)]):
         assert [w.id for w in check_signing_keys()] == ["tokens.W007"]
+
+
+
+# --- Keys that cannot sign or verify, at run time (checks do not run under gunicorn) ---
+
+@pytest.mark.parametrize("make_keys, algorithm", [(rsa_pems, "RS256"), (ed25519_pems, "EdDSA")])
+@pytest.mark.parametrize("mistake", ["private key as VERIFYING_KEY", "private key as a fallback",
+                                     "public key as SIGNING_KEY", "no key as a fallback",
+                                     "the other key as VERIFYING_KEY", "a string of fallbacks"])
+def test_misconfigured_asymmetric_keys_are_a_503_and_said(api, user, login, caplog, make_keys,
+                                                           algorithm, mistake):
+    # A private key as VERIFYING_KEY was a 500 on every me and refresh; a mismatched pair
+    # handed out tokens no one could use. A 503 is no logout: the client keeps its tokens,
+    # and its session goes on once the keys are fixed.
+    pairs = make_keys(), make_keys()
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, "none")):
+        pair = login(user)
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, mistake)):
+        replies = [me(api, pair["access_token"]), refresh(api, pair["refresh_token"]),
+                   api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json"),
+                   api.get("/.well-known/jwks.json")]
+    for reply in replies:
+        assert_error(reply, 503, "token_keys_misconfigured")
+    lines = [r.getMessage() for r in caplog.records if "keys misconfigured" in r.getMessage()]
+    assert lines and all("TOKENS[" in line and "KEY-----" not in line for line in lines)
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, "none")):
+        assert me(api, pair["access_token"]).status_code == 200
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_hmac_fallbacks_given_as_a_string_are_refused_not_split_into_one_byte_keys(api, user,
+                                                                                   login):
+    # Iterated, the string made each of its characters a fallback key: a token signed with
+    # the one-byte key "k" (and naming it) verified.
+    key = "a-signing-key-of-at-least-32-bytes!"
+    with override_settings(TOKENS={"SIGNING_KEY": key}):
+        claims = claims_of(login(user)["access_token"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pyjwt.warnings.InsecureKeyLengthWarning)
+        forged = pyjwt.encode(claims, b"k", algorithm="HS256", headers={"kid": hmac_kid(b"k")})
+    with override_settings(TOKENS={"SIGNING_KEY": key, "SIGNING_KEY_FALLBACKS": "k" * 40}):
+        assert_error(me(api, forged), 503, "token_keys_misconfigured")
