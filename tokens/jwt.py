@@ -1,6 +1,7 @@
 """Encoding and decoding of access and refresh JWTs: the only caller of PyJWT."""
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +20,11 @@ REFRESH = "refresh"
 
 # Far above any token this service issues (~400 bytes); refuses absurd input before parsing.
 MAX_TOKEN_LENGTH = 4096
+
+# A JWS in compact form: three base64url segments, unpadded (RFC 7515). PyJWT refuses other
+# characters and non-canonical spellings itself, but accepts padding ('='), so a token with
+# a trailing '=' still verified: one token, several spellings.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "gen", "typ", "jti", "iat", "exp"]
 
@@ -57,7 +63,8 @@ def encode(claims: Claims) -> str:
 
 def decode(token: str, *, typ: str) -> Claims:
     """Verify `token` as a token of type `typ`; raise TokenExpired or TokenInvalid."""
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+    if (not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH
+            or not TOKEN_SHAPE.fullmatch(token)):
         raise TokenInvalid()
     try:
         payload = _verified_payload(token, keyset())

@@ -153,3 +153,40 @@ def test_the_schema_ignores_a_version_parameter(api, version):
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'inline; filename="Token service API.yaml"'
     assert response.content == api.get("/api/schema/").content
+
+
+# Tokens are parsed strictly: three unpadded base64url segments, whatever carries them.
+
+PADDINGS = ["=", "==", "===="]
+COOKIE_REFRESH = "/api/auth/cookie/refresh/"
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_access_token_is_token_invalid(api, user, login, pad):
+    # PyJWT accepts a signature padded with '=': the same token in another spelling.
+    access = login(user)["access_token"]
+    assert_error(me(api, access + pad), 401, "token_invalid")
+    assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": "x" * 20},
+                          format="json", HTTP_AUTHORIZATION=f"Bearer {access}{pad}"),
+                 401, "token_invalid")
+    assert me(api, access).status_code == 200
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_refresh_token_is_token_invalid_and_spends_nothing(api, user, login, pad):
+    token = login(user)["refresh_token"]
+    assert_error(refresh(api, token + pad), 401, "token_invalid")
+    assert api.post(LOGOUT, {"refresh_token": token + pad}, format="json").status_code == 204
+    assert refresh(api, token).status_code == 200  # neither rotated nor ended
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_refresh_cookie_is_token_invalid(api, user, pad):
+    login = api.post("/api/auth/cookie/token/", {"username": "alice", "password": PASSWORD},
+                     format="json", HTTP_X_REQUESTED_WITH="app")
+    token = login.cookies["tokens_refresh"].value
+    api.cookies["tokens_refresh"] = token + pad
+    response = api.post(COOKIE_REFRESH, HTTP_X_REQUESTED_WITH="app")
+    assert_error(response, 401, "token_invalid")
+    api.cookies["tokens_refresh"] = token
+    assert api.post(COOKIE_REFRESH, HTTP_X_REQUESTED_WITH="app").status_code == 200
