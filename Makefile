@@ -14,7 +14,7 @@ REDIS_SOCKET_ARGS := $(if $(shell [ $$(printf %s "$(CURDIR)/$(REDIS_SOCKET)" | w
 LOCAL_REDIS_URL = $$(if [ -S $(REDIS_SOCKET) ]; then echo "unix://$(CURDIR)/$(REDIS_SOCKET)?db=0"; \
                      else echo "redis://127.0.0.1:$(REDIS_PORT)/0"; fi)
 
-.PHONY: run serve test bench bench-outage bench-reset install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test bench bench-outage bench-reset bench-scripts install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -138,6 +138,10 @@ bench: $(BENCH_VENV)/.installed redis-server wrk
 # Writes bench/outage.md: how long a request waits for its 503 when Redis hangs or dies (~2 min).
 bench-outage: install redis-server
 	$(BIN)/python bench/outage.py
+
+# Writes bench/scripts.md: how long the scripts that end a user's many sessions hold Redis (~1 min).
+bench-scripts: install redis-server
+	$(BIN)/python bench/scripts.py
 
 # Writes bench/reset_timing.md: when the reset endpoint's answer ends, with and without an account (~30 s).
 bench-reset: install redis-server

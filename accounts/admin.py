@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import User
-from tokens.admin import UserSessionsAdminMixin
+from tokens.admin import UserPrivilegesAdminMixin, UserSessionsAdminMixin
 
 
 @admin.register(User)
-class AccountUserAdmin(UserSessionsAdminMixin, UserAdmin):
+class AccountUserAdmin(UserPrivilegesAdminMixin, UserSessionsAdminMixin, UserAdmin):
     pass

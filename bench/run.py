@@ -136,7 +136,7 @@ class Server:
             [sys.executable, "-m", "gunicorn", "django.core.wsgi:get_wsgi_application()",
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS),
              "--worker-class", WORKER_CLASS, "--threads", str(THREADS), "--timeout", "60",
-             "--backlog", "256"],
+             "--backlog", "256", "--no-control-socket"],  # as config/gunicorn.conf.py
             cwd=ROOT, env=target.env(redis_url, **env), stdout=subprocess.DEVNULL,
             stderr=self.log,
         )

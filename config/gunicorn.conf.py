@@ -21,6 +21,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 
+# gunicorn's control socket (for `gunicornc`: worker counts, reload, shutdown) is by default
+# one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn/gunicorn.ctl) for every
+# instance on the machine, so two deployments, or a deployment and a test run, took over
+# each other's. Off, unless GUNICORN_CONTROL_SOCKET gives this instance a path of its own.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True
+
 accesslog = "-"
 # The path only: a query string can carry a token, and no header is logged (Authorization,
 # Cookie, Idempotency-Key, Referer). Not %(r)s, which is the raw request line with its query.

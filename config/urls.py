@@ -1,14 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
-from config.views import SwaggerView, demo_page, metrics_page
+from config.views import SchemaView, SwaggerView, demo_page, metrics_page
 from tokens.views import JWKSView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/", include("tokens.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path(".well-known/jwks.json", JWKSView.as_view(), name="well-known-jwks"),
     path("demo/", demo_page, name="demo"),

@@ -6,7 +6,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django.views import defaults
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from tokens import metrics
 from tokens.clients import client_ip
@@ -47,12 +51,39 @@ def _api_error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
 
 
-class SwaggerView(SpectacularSwaggerView):
-    """The Swagger UI page, for GET and HEAD only."""
+class PublicPage:
+    """A public page under /api/ (the docs, the schema), for GET and HEAD; errors in JSON."""
 
-    # The page renders one template, for GET. DRF's OPTIONS answer would go through the same
-    # template renderer with no template name (a 500); anything but GET/HEAD is a 405 instead.
+    # No authenticators: a Bearer header is never evaluated here, so an invalid token is no
+    # 401 and an unreachable token store no 503 (nor a 500, from the template's `auth`
+    # context processor authenticating again). Set here, not in settings: a host project's
+    # REST_FRAMEWORK defaults change nothing.
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    # Anything else is a 405. DRF's OPTIONS answer would render its metadata through the
+    # page's own renderer (a 500 from the template renderer, YAML from the schema's).
     http_method_names = ["get", "head"]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # The page renders HTML or YAML; an error (405, 406, an unknown ?format=) is the
+        # API's JSON `{"detail", "code"}` like every other error under /api/.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SwaggerView(PublicPage, SpectacularSwaggerView):
+    """The Swagger UI page."""
+
+
+class SchemaView(PublicPage, SpectacularAPIView):
+    """The OpenAPI schema, YAML or JSON (`?format=json`, or by the Accept header)."""
+
+    def _get_version_parameter(self, request: Request) -> None:
+        # One version of the API: a client's `?version=` never reaches the schema or its
+        # Content-Disposition header (where a newline in it was a 500).
+        return None
 
 
 @require_safe

@@ -1,13 +1,22 @@
-"""Sessions in the Django admin: a Sessions page per user, linked from the user's change page,
-with Django's confirmation step before every revoke-all (the page's and the changelist action).
+"""The user admin's mixins: sessions, and who may grant privileges.
 
-Seeing or revoking sessions takes the permission to change the user, as editing does.
+UserSessionsAdminMixin: a Sessions page per user, linked from the user's change page, with
+Django's confirmation step before every revoke-all (the page's and the changelist action).
+Seeing sessions takes `tokens.view_session`, revoking them `tokens.revoke_session`, each with
+the permission to view the user; a superuser's sessions only a superuser sees or revokes.
+
+UserPrivilegesAdminMixin: only a superuser grants privileges (superuser status, groups,
+permissions), sets another user's password, or changes or deletes a user who may do more
+than they may (a superuser above all): else the permission to change users is a way to
+become anyone, superuser included.
 """
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.models import Permission, PermissionsMixin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +34,8 @@ STORE_DOWN = "The token store is unavailable: nothing was revoked. Try again sho
 # With TOKENS["REPLICA_ACKS"]: the revocation stands on the primary, not yet on its replicas.
 REPLICAS_BEHIND = ("Revoked, but the token store's replicas have not confirmed it yet: "
                    "check this page again shortly.")
+SUPERUSER_SESSIONS = "Only a superuser may revoke a superuser's sessions: nothing was revoked."
+PRIVILEGES = ("is_superuser", "groups", "user_permissions")
 
 
 def _store_message(error: StoreUnavailable) -> str:
@@ -58,7 +69,7 @@ class UserSessionsAdminMixin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         user = self.get_object(request, unquote(object_id))
         context = {**(extra_context or {})}
-        if user is not None and self.has_change_permission(request, user):
+        if user is not None and self.has_view_session_permission(request, user):
             context["sessions_url"] = self._sessions_url(user)
             try:
                 context["sessions_count"] = len(services.list_sessions(user=user))
@@ -68,17 +79,34 @@ class UserSessionsAdminMixin:
             context["events_url"] = events_of_user_url(user)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
+    def has_view_session_permission(self, request: HttpRequest, user=None) -> bool:
+        """Whether the request may see sessions (of `user`, if given)."""
+        return self._sessions_permission(request, user, "tokens.view_session")
+
+    def has_revoke_session_permission(self, request: HttpRequest, user=None) -> bool:
+        """Whether the request may revoke sessions (of `user`, if given)."""
+        return self._sessions_permission(request, user, "tokens.revoke_session")
+
+    def _sessions_permission(self, request: HttpRequest, user, perm: str) -> bool:
+        if not request.user.has_perm(perm):
+            return False
+        # A superuser's sessions name where they log in from, and ending them is how to keep
+        # them out: a superuser's business only.
+        return user is None or (self.has_view_or_change_permission(request, user) and (
+            request.user.is_superuser or not user.is_superuser))
+
     def sessions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        user = self._user_to_manage(request, object_id)
+        user = self._user_to_manage(request, object_id, self.has_view_session_permission)
         try:
             rows, unavailable = _rows(services.list_sessions(user=user)), False
         except StoreUnavailable:
             rows, unavailable = [], True
         return self._render(request, self.sessions_template, user, f"Sessions of {user}",
-                            rows=rows, store_unavailable=unavailable)
+                            rows=rows, store_unavailable=unavailable,
+                            may_revoke=self.has_revoke_session_permission(request, user))
 
     def revoke_session_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        user = self._user_to_manage(request, object_id)
+        user = self._user_to_manage(request, object_id, self.has_revoke_session_permission)
         session_id = request.POST.get("session", "")
         short = short_id(session_id)
         try:
@@ -94,7 +122,7 @@ class UserSessionsAdminMixin:
 
     def revoke_all_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Django's delete confirmation, for sessions: GET asks, POST revokes."""
-        user = self._user_to_manage(request, object_id)
+        user = self._user_to_manage(request, object_id, self.has_revoke_session_permission)
         try:
             if request.method == "POST":
                 self._report(request, {user: self._revoke_all(request, user)})
@@ -106,9 +134,13 @@ class UserSessionsAdminMixin:
         return self._render(request, self.revoke_confirmation_template, user, "Are you sure?",
                             targets=targets, cancel_url=self._sessions_url(user))
 
-    @admin.action(description="Revoke all sessions of selected users", permissions=["change"])
+    @admin.action(description="Revoke all sessions of selected users",
+                  permissions=["revoke_session"])
     def revoke_all_sessions(self, request: HttpRequest, queryset):
         """Like Django's delete_selected: a confirmation page first, the revocation on "post"."""
+        if not all(self.has_revoke_session_permission(request, user) for user in queryset):
+            self.message_user(request, SUPERUSER_SESSIONS, messages.ERROR)  # not one of them
+            return None
         try:
             if request.POST.get("post"):
                 self._report(request, {user: self._revoke_all(request, user) for user in queryset})
@@ -138,11 +170,11 @@ class UserSessionsAdminMixin:
         whose = users[0] if len(users) == 1 else f"{len(users)} users"
         self.message_user(request, f"Revoked {sessions} of {whose}.", messages.SUCCESS)
 
-    def _user_to_manage(self, request: HttpRequest, object_id: str):
+    def _user_to_manage(self, request: HttpRequest, object_id: str, permitted):
         user = self.get_object(request, unquote(object_id))
         if user is None:
             raise Http404
-        if not self.has_change_permission(request, user):
+        if not permitted(request, user):
             raise PermissionDenied
         return user
 
@@ -159,3 +191,49 @@ class UserSessionsAdminMixin:
 
     def _sessions_url(self, user) -> str:
         return reverse(f"admin:{self._info()}_sessions", args=[user.pk])
+
+
+class UserPrivilegesAdminMixin:
+    """Mix into the user ModelAdmin (before Django's UserAdmin)."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        return [*fields, *(name for name in PRIVILEGES if name not in fields)]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and _may_change(request.user, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Also what delete_selected asks of each selected user.
+        return super().has_delete_permission(request, obj) and _may_change(request.user, obj)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+        # The form sets a password without the old one: a superuser's tool. Staff change
+        # their own where the old one is asked for, within the login limits.
+        if not request.user.is_superuser:
+            user = self.get_object(request, unquote(id))
+            if user is None or user.pk != request.user.pk:
+                raise PermissionDenied
+            return HttpResponseRedirect(reverse("admin:password_change",
+                                                current_app=self.admin_site.name))
+        return super().user_change_password(request, id, form_url)
+
+
+def _may_change(actor, user) -> bool:
+    """Whether `actor` may change `user`: a superuser may change anyone, others only users
+    who are no superuser and hold no permission the actor lacks."""
+    if actor.is_superuser or user is None:
+        return True
+    return not user.is_superuser and _granted(user) <= actor.get_all_permissions()
+
+
+def _granted(user) -> set[str]:
+    # What the user holds, directly or through a group, active or not (the permissions of
+    # an inactive account come back when it is reactivated).
+    if not isinstance(user, PermissionsMixin):
+        return set()
+    rows = (Permission.objects.filter(Q(user=user) | Q(group__user=user))
+            .values_list("content_type__app_label", "codename").distinct())
+    return {f"{app_label}.{codename}" for app_label, codename in rows}

@@ -38,15 +38,24 @@ class LimitedAuthenticationForm(AdminAuthenticationForm):
             client = client_info(self.request)
             try:
                 self.user_cache = services.check_login(
-                    request=self.request, username=username, password=password, client=client)
+                    request=self.request, username=username, password=password, client=client,
+                    allowed=self._login_allowed)
             except InvalidCredentials:
                 raise self.get_invalid_login_error() from None
             except (LoginThrottled, StoreUnavailable) as exc:
                 raise _refusal(exc) from None
-            self.confirm_login_allowed(self.user_cache)
             setattr(self.request, NEW_DEVICE_COOKIE, login_limits.device_cookie(
-                username=self.user_cache.get_username(), current=client.device_cookie))
+                username=self.user_cache.get_username(), presented=client.device_cookies))
         return self.cleaned_data
+
+    def _login_allowed(self, user) -> bool:
+        # Whatever Django's form refuses after a right password (not staff, inactive) is
+        # answered and counted as a wrong password: its own message would tell them apart.
+        try:
+            self.confirm_login_allowed(user)
+        except ValidationError:
+            return False
+        return True
 
 
 class LimitedPasswordChangeForm(AdminPasswordChangeForm):

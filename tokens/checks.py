@@ -5,8 +5,6 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import jwt as pyjwt
-
 from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
@@ -26,7 +24,8 @@ from tokens.conf import (
     parse_rate,
     token_settings,
 )
-from tokens.exceptions import StoreUnavailable
+from tokens.exceptions import KeysMisconfigured, StoreUnavailable
+from tokens.keys import fallback_keys, load_key, public_pem
 from tokens.password_reset import EmailBackendKind, email_backend_kind, reset_url_problem
 
 CACHE_HINT = (
@@ -101,12 +100,8 @@ def check_token_settings(app_configs=None, **kwargs) -> list[Error]:
             id="tokens.E008"))
     elif algorithm in ASYMMETRIC_ALGORITHMS:
         errors += _asymmetric_key_errors(algorithm)
-    elif len(token_settings.SIGNING_KEY) < MIN_KEY_BYTES[algorithm]:
-        errors.append(Error(
-            f"TOKENS['SIGNING_KEY'] is shorter than {MIN_KEY_BYTES[algorithm]} bytes, "
-            f"the minimum for {algorithm}.",
-            hint="Use a longer random key, or leave it unset to derive one from SECRET_KEY.",
-            id="tokens.E009"))
+    else:
+        errors += _hmac_key_errors(algorithm)
     acks = token_settings.REPLICA_ACKS
     if type(acks) is not int or acks < 0:
         errors.append(Error("TOKENS['REPLICA_ACKS'] must be a whole number of replicas (0: "
@@ -162,20 +157,74 @@ def _waits_within_socket_timeout() -> bool:
             or wait.total_seconds() < float(socket_timeout))
 
 
+KEY_HINT = ("SIGNING_KEY is the private key (PEM), VERIFYING_KEY its public key "
+            "(`openssl pkey -in private.pem -pubout`), VERIFYING_KEY_FALLBACKS the public "
+            "keys of retired private keys.")
+FALLBACKS_HINT = "A list of keys, e.g. [old_key], even for one key."
+
+
 def _asymmetric_key_errors(algorithm: str) -> list[Error]:
-    """Both keys given (PEM) and loadable for `algorithm`."""
+    """Both keys given (PEM), each of its kind and a pair, and the fallbacks public keys."""
     user_settings = getattr(settings, "TOKENS", None) or {}
-    algorithm_object = pyjwt.get_algorithm_by_name(algorithm)
-    for name, loader in (("SIGNING_KEY", "private"), ("VERIFYING_KEY", "public")):
-        if not user_settings.get(name):
-            return [Error(f"TOKENS['ALGORITHM'] is {algorithm}, so TOKENS[{name!r}] must be "
-                          f"the {loader} key (PEM).", id="tokens.E010")]
+    errors, loaded = [], {}
+    for name, private in (("SIGNING_KEY", True), ("VERIFYING_KEY", False)):
+        value = getattr(token_settings, name)
+        if not user_settings.get(name) or not isinstance(value, (str, bytes)):
+            errors.append(Error(f"TOKENS['ALGORITHM'] is {algorithm}, so TOKENS[{name!r}] must "
+                                f"be the {'private' if private else 'public'} key (PEM).",
+                                hint=KEY_HINT, id="tokens.E010"))
+            continue
         try:
-            algorithm_object.prepare_key(getattr(token_settings, name))
-        except (ValueError, TypeError, pyjwt.InvalidKeyError) as exc:
-            return [Error(f"TOKENS[{name!r}] is not a usable {algorithm} {loader} key: {exc}",
-                          id="tokens.E010")]
+            pem = value.encode() if isinstance(value, str) else value
+            loaded[name] = load_key(algorithm, pem, private=private)
+        except ValueError as exc:
+            errors.append(Error(f"TOKENS[{name!r}] {exc}.", hint=KEY_HINT, id="tokens.E010"))
+    if len(loaded) == 2 and public_pem(loaded["SIGNING_KEY"]) != public_pem(
+            loaded["VERIFYING_KEY"]):
+        errors.append(Error(
+            "TOKENS['VERIFYING_KEY'] is not the public key of TOKENS['SIGNING_KEY']: no token "
+            "signed would verify.", hint=KEY_HINT, id="tokens.E016"))
+    errors += _fallback_errors("VERIFYING_KEY_FALLBACKS")
+    for i, pem in enumerate(_fallbacks("VERIFYING_KEY_FALLBACKS")):
+        try:
+            load_key(algorithm, pem, private=False)
+        except ValueError as exc:
+            errors.append(Error(f"TOKENS['VERIFYING_KEY_FALLBACKS'][{i}] {exc}.",
+                                hint=KEY_HINT, id="tokens.E010"))
+    return errors
+
+
+def _fallback_errors(name: str) -> list[Error]:
+    try:
+        fallback_keys(name)
+    except KeysMisconfigured as exc:
+        return [Error(exc.reason, hint=FALLBACKS_HINT, id="tokens.E017")]
     return []
+
+
+def _fallbacks(name: str) -> tuple[bytes, ...]:
+    try:
+        return fallback_keys(name)
+    except KeysMisconfigured:
+        return ()  # tokens.E017
+
+
+def _hmac_key_errors(algorithm: str) -> list[Error]:
+    """The explicit key and its fallbacks long enough for `algorithm`."""
+    minimum = MIN_KEY_BYTES[algorithm]
+    explicit = (getattr(settings, "TOKENS", None) or {}).get("SIGNING_KEY") is not None
+    keys = [("TOKENS['SIGNING_KEY']", token_settings.SIGNING_KEY)]
+    errors = _fallback_errors("SIGNING_KEY_FALLBACKS") if explicit else []
+    if explicit:
+        keys += [(f"TOKENS['SIGNING_KEY_FALLBACKS'][{i}]", key)
+                 for i, key in enumerate(_fallbacks("SIGNING_KEY_FALLBACKS"))]
+    for label, key in keys:
+        if len(key) < minimum:
+            errors.append(Error(
+                f"{label} is shorter than {minimum} bytes, the minimum for {algorithm}.",
+                hint="Use a longer random key, or leave SIGNING_KEY unset to derive one from "
+                     "SECRET_KEY.", id="tokens.E009"))
+    return errors
 
 
 @register(Tags.caches, deploy=True)

@@ -4,7 +4,9 @@ X-Forwarded-For and the device cookie."""
 
 import ipaddress
 import re
+from http import cookies
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
@@ -22,16 +24,47 @@ UNKNOWN_ADDRESS = "unknown"
 # UUID4, say) for a retry to be told from a thief's replay.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{16,255}$"  # bare, as documented
 IDEMPOTENCY_KEY = re.compile(r'"([\x21\x23-\x5b\x5d-\x7e]{16,255})"|([\x21\x23-\x5b\x5d-\x7e]{16,255})')
-# Proof of an earlier successful login on this client (see tokens.login_limits).
+# Proof of an earlier successful login on this client (see tokens.login_limits). Over HTTPS
+# a `__Host-` cookie (Secure, Path=/, no Domain): no sibling subdomain can set one, so none
+# can toss a junk device cookie in front of the real one ("cookie tossing").
 DEVICE_COOKIE = "tokens_device"
+SECURE_DEVICE_COOKIE = "__Host-tokens_device"
+# A browser sends its own device cookie, plus at most one per Path and partition that a
+# sibling subdomain can toss over plain HTTP: a few dozen. Genuine ones are under 500 characters.
+DEVICE_COOKIES_MAX = 64
+DEVICE_COOKIE_MAX_LENGTH = 1024
 
 
 def client_info(request: HttpRequest) -> ClientInfo:
     """The caller's user agent (as the client sent it, control characters neutralised),
-    address and device cookie."""
+    address and device cookies."""
     user_agent = header_text(request.META.get("HTTP_USER_AGENT", ""))[:USER_AGENT_MAX]
     return ClientInfo(user_agent=user_agent, ip_address=client_ip(request),
-                      device_cookie=request.COOKIES.get(DEVICE_COOKIE))
+                      device_cookies=device_cookies(request))
+
+
+def device_cookie_name(request: HttpRequest) -> str:
+    """The device cookie's name: `__Host-` whenever cookies are Secure (DJANGO_HTTPS) or the
+    request came over HTTPS."""
+    return SECURE_DEVICE_COOKIE if _secure(request) else DEVICE_COOKIE
+
+
+def device_cookies(request: HttpRequest) -> tuple[str, ...]:
+    """Every device cookie the request carries, in order (request.COOKIES keeps only the
+    last of a name, which may be one a sibling subdomain tossed): the login limits use the
+    first that vouches for the account. Bounded in count and length."""
+    name = device_cookie_name(request)
+    found = []
+    for chunk in request.META.get("HTTP_COOKIE", "").split(";"):
+        key, sep, value = chunk.partition("=")
+        # Parsed as Django parses cookies (django.http.cookie.parse_cookie).
+        value = value.strip()
+        if not sep or key.strip() != name or len(value) > DEVICE_COOKIE_MAX_LENGTH:
+            continue
+        found.append(cookies._unquote(value))
+        if len(found) == DEVICE_COOKIES_MAX:
+            break
+    return tuple(found)
 
 
 def idempotency_key(request: HttpRequest) -> str | None:
@@ -49,11 +82,18 @@ def idempotency_key(request: HttpRequest) -> str | None:
 
 def set_device_cookie(response: HttpResponse, request: HttpRequest, value: str) -> None:
     """Hand the client its device cookie: out of scripts' reach, sent back on logins only
-    from this site, over HTTPS whenever the request came over it."""
+    from this site, over HTTPS a `__Host-` cookie."""
     response.set_cookie(
-        DEVICE_COOKIE, value, max_age=int(token_settings.DEVICE_COOKIE_AGE.total_seconds()),
-        httponly=True, secure=request.is_secure(), samesite="Lax",
+        device_cookie_name(request), value,
+        max_age=int(token_settings.DEVICE_COOKIE_AGE.total_seconds()),
+        path="/", httponly=True, secure=_secure(request), samesite="Lax",
     )
+
+
+def _secure(request: HttpRequest) -> bool:
+    # The refresh cookie's switch (DJANGO_HTTPS), or the request itself: a host project
+    # served over HTTPS without SESSION_COOKIE_SECURE gets the `__Host-` name too.
+    return settings.SESSION_COOKIE_SECURE or request.is_secure()
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -39,12 +39,17 @@ def cookie_name() -> str:
 def refresh_token(request: Request) -> str:
     """The refresh token of a cookie-mode request ('' when there is none: an invalid token)."""
     name = cookie_name()
-    raw = request.META.get("HTTP_COOKIE", "")
-    if sum(1 for part in raw.split(";") if part.strip().startswith(f"{name}=")) > 1:
+    if _names(request.META.get("HTTP_COOKIE", "")).count(name) > 1:
         # Another cookie of the same name (set by a sibling subdomain, say): which one the
         # browser meant cannot be told, so neither is used, and neither is expired.
         raise ValidationError({name: ["The cookie is sent more than once."]})
     return request.COOKIES.get(name, "")
+
+
+def _names(header: str) -> list[str]:
+    """The cookie names of a Cookie header, read as Django's parse_cookie reads them (split
+    at the first '=', stripped): `tokens_refresh =x` is a second cookie of the name too."""
+    return [chunk.split("=", 1)[0].strip() for chunk in header.split(";") if "=" in chunk]
 
 
 def set_refresh_cookie(response: HttpResponse, pair: TokenPair) -> None:

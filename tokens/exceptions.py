@@ -109,6 +109,19 @@ class StoreMisconfigured(StoreUnavailable):
     """The configured token cache would lose tokens silently; nothing is stored in it."""
 
 
+class KeysMisconfigured(TokenServiceError):
+    """TOKENS' keys cannot sign or verify (`check` says so too): a 503, so that clients keep
+    their tokens (a 401 would log them out) until the keys are fixed; `reason` is for logs."""
+
+    code = "token_keys_misconfigured"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    message = "The token service is misconfigured. Try again later."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 def to_api_exception(exc: TokenServiceError) -> exceptions.APIException:
     """The API error for a domain error; 401s are AuthenticationFailed so DRF adds the challenge."""
     if exc.status_code == status.HTTP_401_UNAUTHORIZED:

@@ -1,11 +1,14 @@
 """Encoding and decoding of access and refresh JWTs: the only caller of PyJWT."""
 
 import logging
-import time
-from dataclasses import dataclass
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import jwt
 
+from tokens import clock
 from tokens.conf import ASYMMETRIC_ALGORITHMS, token_settings
 from tokens.exceptions import TokenExpired, TokenInvalid
 from tokens.keys import KeySet, keyset
@@ -17,6 +20,11 @@ REFRESH = "refresh"
 
 # Far above any token this service issues (~400 bytes); refuses absurd input before parsing.
 MAX_TOKEN_LENGTH = 4096
+
+# A JWS in compact form: three base64url segments, unpadded (RFC 7515). PyJWT refuses other
+# characters and non-canonical spellings itself, but accepts padding ('='), so a token with
+# a trailing '=' still verified: one token, several spellings.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "gen", "typ", "jti", "iat", "exp"]
 
@@ -55,7 +63,8 @@ def encode(claims: Claims) -> str:
 
 def decode(token: str, *, typ: str) -> Claims:
     """Verify `token` as a token of type `typ`; raise TokenExpired or TokenInvalid."""
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+    if (not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH
+            or not TOKEN_SHAPE.fullmatch(token)):
         raise TokenInvalid()
     try:
         payload = _verified_payload(token, keyset())
@@ -109,23 +118,63 @@ def _verifying_key(token: str, keys: KeySet) -> bytes:
 
 
 # An unknown key id is how a misconfiguration shows (API processes signing with different
-# keys log users out): said once per id and hour, not once per request.
-_REPORTED: dict[str, float] = {}
+# keys log users out): said once per id and interval, not once per request. Anyone can send
+# a token naming a new id with each request, so at most REPORT_BUDGET ids are said per
+# interval in all; then one line says the rest go unreported, and the next interval's first
+# line how many did. Per process, and never more than REPORT_BUDGET ids held.
 REPORT_EVERY_SECONDS = 3600
+REPORT_BUDGET = 10
+
+
+@dataclass
+class _Reports:
+    """The current interval's reported key ids, and the refusals not reported in it."""
+
+    started: float = -float("inf")
+    kids: set[str] = field(default_factory=set)
+    unreported: int = 0
+
+
+_reports = _Reports()
+_reports_lock = threading.Lock()
 
 
 def _report_unknown_kid(kid: object) -> None:
     name = kid if isinstance(kid, str) and len(kid) <= 64 and kid.isprintable() else "(malformed)"
-    now = time.monotonic()
-    if now - _REPORTED.get(name, -REPORT_EVERY_SECONDS) < REPORT_EVERY_SECONDS:
-        return
-    if len(_REPORTED) > 1000:
-        _REPORTED.clear()
-    _REPORTED[name] = now
-    logger.warning(
-        "Token signed with an unknown key (kid=%r): refused. If users are being logged out, "
-        "check that every API process has the same SECRET_KEY (or TOKENS signing key) and "
-        "that retired keys are listed as fallbacks.", name)
+    with _reports_lock:  # the lines are decided under the lock and logged after it
+        lines = _lines_due(_reports, name, clock.now())
+    for line in lines:
+        logger.warning(*line)
+
+
+def _lines_due(reports: _Reports, name: str, now: float) -> list[tuple]:
+    lines = []
+    if not reports.started <= now < reports.started + REPORT_EVERY_SECONDS:
+        if reports.unreported:
+            lines.append(("%d more tokens signed with unknown keys were refused without a "
+                          "line each in the %d s from %s.", reports.unreported,
+                          REPORT_EVERY_SECONDS, _utc(reports.started)))
+        reports.started, reports.kids, reports.unreported = now, set(), 0
+    if name in reports.kids:
+        return lines
+    if len(reports.kids) < REPORT_BUDGET:
+        reports.kids.add(name)
+        lines.append((
+            "Token signed with an unknown key (kid=%r): refused. If users are being logged "
+            "out, check that every API process has the same SECRET_KEY (or TOKENS signing "
+            "key) and that retired keys are listed as fallbacks.", name))
+    else:
+        if not reports.unreported:
+            lines.append(("%d unknown key ids said since %s: further tokens signed with "
+                          "unknown keys are refused without a line each for the rest of "
+                          "these %d s, then counted in one line.", REPORT_BUDGET,
+                          _utc(reports.started), REPORT_EVERY_SECONDS))
+        reports.unreported += 1
+    return lines
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
 
 
 def _claims(payload: dict) -> Claims:

@@ -9,7 +9,9 @@ Budgets (sliding windows, rates from TOKENS):
 - A client holding a device cookie for this account (issued by an earlier successful login
   to it, OWASP's "device cookie") has a budget of its own, per device and account.
   Failures anywhere else never lock it out, so no third party can keep a user out of a
-  browser or client they have logged in from before.
+  browser or client they have logged in from before. Of several device cookies presented
+  (a sibling subdomain can toss junk ones beside the real one over plain HTTP), the first
+  that vouches for the account counts; the others are ignored.
 - Any other client is counted against the username and against its address (IPv6 by /64).
   The username's budget holds an attempt while its password is checked (so parallel guesses
   cannot overshoot it); the address's counts only failures (so correct logins in flight
@@ -24,7 +26,7 @@ format characters dropped, whatever JSON type it came as.
 import ipaddress
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -52,13 +54,13 @@ class Hold:
     attempt: str
 
 
-def holding(*, username: object, ip_address: str, device_cookie: str | None,
+def holding(*, username: object, ip_address: str, device_cookies: Sequence[str],
             check: Callable[[], T]) -> tuple[T, Hold | None]:
     """Run the password check `check` (a falsy result: wrong password) within the limits of
     this username and client; raises LoginThrottled, without running it, when over them.
     A correct password's attempt stays held (the Hold returned) until the caller releases
     it (release_quietly), so that a login releases it with its session's write."""
-    budgets = _budgets(username, ip_address, device_cookie)
+    budgets = _budgets(username, ip_address, device_cookies)
     if not budgets:
         return check(), None
     hold = Hold(tuple(budget for budget in budgets if budget.held),
@@ -121,13 +123,18 @@ def first_lockout(*, username: object) -> bool:
                                now_ms=clock.now_ms())
 
 
-def device_cookie(*, username: str, current: str | None) -> str:
+def device_cookie(*, username: str, presented: Sequence[str]) -> str:
     """The device cookie to hand out after a successful login to the account named
-    `username` (exactly): it keeps the device's id and the other accounts it was trusted
-    for (most recent first)."""
-    device, accounts = _read_device(current) or (secrets.token_urlsafe(16), [])
-    account = _account_digest(username)
-    accounts = [account, *(a for a in accounts if a != account)][:DEVICE_USERS_MAX]
+    `username` (exactly): it keeps the id of the presented device cookie that vouched for
+    it (else of any genuine one, never of junk) and the other accounts the genuine ones
+    were trusted for (the vouching one's first, most recent first)."""
+    genuine = [found for cookie in presented if (found := _read_device(cookie))]
+    genuine.sort(key=lambda found: not _vouches(found, username))  # stable: first that vouched
+    device = genuine[0][0] if genuine else secrets.token_urlsafe(16)
+    # Every genuine one's accounts, since which is this client's own cannot always be told
+    # (a sibling can toss in its own over plain HTTP): none of the client's is dropped for it.
+    known = [account for _, accounts in genuine for account in accounts]
+    accounts = list(dict.fromkeys([_account_digest(username), *known]))[:DEVICE_USERS_MAX]
     return signing.dumps({"d": device, "u": accounts}, salt=DEVICE_SALT, compress=False)
 
 
@@ -150,8 +157,8 @@ def address_identity(address: str) -> str:
     return str(ip)
 
 
-def _budgets(username: object, ip_address: str, cookie: str | None) -> list[store.Budget]:
-    device = _trusted_device(cookie, username)
+def _budgets(username: object, ip_address: str, cookies: Sequence[str]) -> list[store.Budget]:
+    device = _trusted_device(cookies, username)
     if device:
         wanted = [("device", device, "LOGIN_FAILURES_PER_DEVICE", True)]
     else:
@@ -167,22 +174,24 @@ def _budgets(username: object, ip_address: str, cookie: str | None) -> list[stor
     return budgets
 
 
-def _trusted_device(cookie: str | None, username: object) -> str | None:
-    """The budget key of a device cookie that vouches for the account `username` names
-    exactly (as the database looks it up: trimmed and NFKC, case kept), else None. Exactly,
-    so that the owner of "Alice" gains nothing against "alice"."""
-    found = _read_device(cookie)
+def _trusted_device(cookies: Sequence[str], username: object) -> str | None:
+    """The budget key of the first device cookie that vouches for the account `username`
+    names exactly (as the database looks it up: trimmed and NFKC, case kept), else None.
+    Exactly, so that the owner of "Alice" gains nothing against "alice"."""
     name = unicodedata.normalize("NFKC", str(username)).strip()
-    if found is None:
-        return None
+    for cookie in cookies:
+        found = _read_device(cookie)
+        if found is not None and _vouches(found, name):
+            return f"{found[0]}:{_account_digest(name)}"
+    return None
+
+
+def _vouches(device: tuple[str, list[str]], name: str) -> bool:
     # Under SECRET_KEY or a fallback: a key rotation leaves known devices known.
-    account = next((a for a in _account_digests(name) if a in found[1]), None)
-    if account is None:
-        return None
-    return f"{found[0]}:{_account_digest(name)}"
+    return any(account in device[1] for account in _account_digests(name))
 
 
-def _read_device(cookie: str | None) -> tuple[str, list[str]] | None:
+def _read_device(cookie: str) -> tuple[str, list[str]] | None:
     if not cookie:
         return None
     try:

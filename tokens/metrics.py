@@ -21,7 +21,8 @@ LOGIN_OUTCOMES = ("success", "invalid_credentials", "throttled", "unavailable")
 # The store's verdicts (rotate.lua), then the refusals that come before it.
 REFRESH_OUTCOMES = ("rotated", "replayed", "retried", "reused", "reused_before",
                     "session_ended", "expired", "invalid", "user_inactive", "unavailable")
-STORE_OPERATIONS = ("create", "rotate", "check", "revoke", "revoke_all", "restart",
+STORE_OPERATIONS = ("create", "abandon", "rotate", "check", "revoke", "logout", "revoke_all",
+                    "end_sessions", "restart",
                     "change_retry", "rehash", "list", "limit_reserve", "limit_record",
                     "limit_release", "lockout", "purge", "purge_all", "scan", "probe")
 BUDGETS = ("username", "ip", "device")

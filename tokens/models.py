@@ -80,3 +80,14 @@ class SecurityEvent(models.Model):
     def __str__(self) -> str:
         when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
         return f"{self.get_kind_display()}: {self.username or '-'} ({when})"
+
+
+class Session(models.Model):
+    """No table: sessions live in the token store. The content type that the permissions to
+    see and to revoke users' sessions in the admin belong to (superusers have both)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_session", "Can view users' sessions"),
+                       ("revoke_session", "Can revoke users' sessions")]

@@ -7,6 +7,7 @@ Redis only through `tokens.store` and PyJWT only through `tokens.jwt`.
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
-from tokens import clock, hooks, jwt, login_limits, metrics, security_events, store, users
+from tokens import background, clock, hooks, jwt, login_limits, metrics, security_events, store, users
 from tokens.hooks import EndReason
 from tokens.keys import keyset
 from tokens.conf import token_settings
@@ -52,11 +53,11 @@ EVENT_OF_REASON = {EndReason.ADMIN: Kind.REVOKED_BY_ADMIN,
 @dataclass(frozen=True)
 class ClientInfo:
     """Where a request came from: recorded on the session (user agent, address) and
-    counted by the login limits (address, device cookie)."""
+    counted by the login limits (address, device cookies)."""
 
     user_agent: str = ""
     ip_address: str = ""
-    device_cookie: str | None = None
+    device_cookies: tuple[str, ...] = ()  # every one presented: junk may come with the real
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,13 @@ def obtain_pair(
 def _obtain_pair(request: HttpRequest | None, username: str, password: str, client: ClientInfo
                  ) -> Login:
     user, hold = _check_login(request, username, password, client)
+    session_id = _new_id()
     try:
-        session_id, jti, now_ms, expires_at = _start_session(user, client, hold)
-    except BaseException:
+        jti, now_ms, expires_at = _start_session(user, session_id, client, hold)
+    except BaseException as exc:
         login_limits.release_quietly(hold)
+        if type(exc) is StoreUnavailable:
+            _abandon_later(str(user.pk), session_id)
         raise
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     hooks.send(hooks.session_started, user=user, session_id=session_id,
@@ -101,16 +105,16 @@ def _obtain_pair(request: HttpRequest | None, username: str, password: str, clie
     return Login(
         pair=_pair(str(user.pk), session_id, FIRST_GENERATION, jti, now_ms, expires_at),
         device_cookie=login_limits.device_cookie(username=user.get_username(),
-                                                 current=client.device_cookie),
+                                                 presented=client.device_cookies),
     )
 
 
-def _start_session(user: AbstractBaseUser, client: ClientInfo,
-                   hold: login_limits.Hold | None) -> tuple[str, str, int, int]:
+def _start_session(user: AbstractBaseUser, session_id: str, client: ClientInfo,
+                   hold: login_limits.Hold | None) -> tuple[str, int, int]:
     """A new session for `user`; its write releases the login's held attempt (one round
     trip for both)."""
     now_ms = clock.now_ms()
-    session_id, jti = _new_id(), _new_id()
+    jti = _new_id()
     now_s = now_ms // 1000
     absolute_expires_at = now_s + _seconds(token_settings.SESSION_MAX_LIFETIME)
     expires_at = min(now_s + _seconds(token_settings.REFRESH_TOKEN_LIFETIME), absolute_expires_at)
@@ -128,24 +132,54 @@ def _start_session(user: AbstractBaseUser, client: ClientInfo,
         release=hold.budgets if hold else (),
         attempt=hold.attempt if hold else "",
     )
-    return session_id, jti, now_ms, expires_at
+    return jti, now_ms, expires_at
+
+
+# Seconds between the tries to remove a session whose login answered 503 (about two
+# minutes in all): the store is failing, so the first tries may fail too.
+ABANDON_RETRY_DELAYS = (0.5, 1, 2, 4, 8, 15, 30, 60)
+
+
+def _abandon_later(user_id: str, session_id: str) -> None:
+    """A login answered 503 after its session's write was sent: that write may still run,
+    late, in a stalled Redis. Nobody will hold the session's tokens, so remove it (and stop
+    the write), off the request, as soon as the store answers again."""
+    def abandon() -> None:
+        for delay in (0, *ABANDON_RETRY_DELAYS):
+            time.sleep(delay)
+            try:
+                store.abandon_session(user_id=user_id, session_id=session_id)
+                return
+            except StoreUnavailable:
+                continue
+        logger.warning("A session whose login answered 503 may be left (user=%s session=%s):"
+                       " the token store did not answer for minutes.", user_id, session_id)
+
+    background.defer(abandon, name="abandon a session whose login failed")
 
 
 def check_login(
-    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo
+    *, request: HttpRequest | None, username: str, password: str, client: ClientInfo,
+    allowed: Callable[[AbstractBaseUser], bool] | None = None,
 ) -> AbstractBaseUser:
-    """The user these credentials authenticate, checked within the login limits (the API's
-    and the admin's login); raises InvalidCredentials or LoginThrottled."""
-    user, hold = _check_login(request, username, password, client)
+    """The user these credentials authenticate, if `allowed` (say, staff) lets them in,
+    checked within the login limits (the API's and the admin's login); raises
+    InvalidCredentials or LoginThrottled."""
+    user, hold = _check_login(request, username, password, client, allowed)
     login_limits.release_quietly(hold)
     return user
 
 
 def _check_login(request: HttpRequest | None, username: str, password: str,
-                 client: ClientInfo) -> tuple[AbstractBaseUser, login_limits.Hold | None]:
-    user, hold = _holding(username=username, client=client,
-                          check=lambda: authenticate(request, username=username,
-                                                     password=password))
+                 client: ClientInfo, allowed: Callable[[AbstractBaseUser], bool] | None = None,
+                 ) -> tuple[AbstractBaseUser, login_limits.Hold | None]:
+    def check() -> AbstractBaseUser | None:
+        user = authenticate(request, username=username, password=password)
+        # A user refused after a right password is a failure inside the limits, as a wrong
+        # password is: else the throttle would tell the two apart.
+        return user if user is not None and (allowed is None or allowed(user)) else None
+
+    user, hold = _holding(username=username, client=client, check=check)
     if user is None:
         raise InvalidCredentials()
     return user, hold
@@ -163,10 +197,6 @@ def rotate_refresh(
         raise
     metrics.refresh(rotation.outcome)
     if rotation.outcome == "reused":
-        logger.warning(
-            "Refresh token reuse: session revoked (user=%s session=%s ip=%s)",
-            claims.sub, claims.sid, client.ip_address,
-        )
         _reuse_detected(claims, client)
         raise TokenReused()
     if rotation.outcome == "reused_before":
@@ -193,7 +223,7 @@ def _spend(refresh_token: str, client: ClientInfo, idempotency_key: str | None
         new_jti=_new_id(),
         now_ms=clock.now_ms(),
         idle_seconds=_seconds(token_settings.REFRESH_TOKEN_LIFETIME),
-        leeway_ms=int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000),
+        leeway_ms=_leeway_ms(),
         ip_address=client.ip_address,
         parent=claims.par,
         idempotency_key=_key_hash(idempotency_key),
@@ -203,6 +233,8 @@ def _spend(refresh_token: str, client: ClientInfo, idempotency_key: str | None
 
 def _reuse_detected(claims: jwt.Claims, client: ClientInfo) -> None:
     # Off the success path: a reuse costs a user lookup and an insert, a rotation neither.
+    logger.warning("Refresh token reuse: session revoked (user=%s session=%s ip=%s)",
+                   claims.sub, claims.sid, client.ip_address)
     user = users.user_by_id(claims.sub)
     security_events.record(kind=Kind.REUSE, user=user, ip_address=client.ip_address,
                            user_agent=client.user_agent, session_id=claims.sid)
@@ -211,15 +243,19 @@ def _reuse_detected(claims: jwt.Claims, client: ClientInfo) -> None:
     _ended(claims.sub, [claims.sid], EndReason.REUSE)
 
 
-def logout(*, refresh_token: str) -> None:
-    """End the session of a valid refresh token; any other string is quietly ignored."""
+def logout(*, refresh_token: str, client: ClientInfo) -> None:
+    """End the session of a valid refresh token; any other string is quietly ignored. A
+    token spent before the leeway is reuse here too: the session ends, reported as one."""
     try:
         claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     except TokenServiceError:
         return  # no validity oracle: the caller learns nothing about the string
-    live, behind = _stood(lambda: store.revoke(user_id=claims.sub, session_id=claims.sid,
-                                               generation=claims.gen))
-    if live:
+    outcome, behind = _stood(lambda: store.logout(
+        user_id=claims.sub, session_id=claims.sid, jti=claims.jti, generation=claims.gen,
+        parent=claims.par, now_ms=clock.now_ms(), leeway_ms=_leeway_ms()))
+    if outcome == "reused":
+        _reuse_detected(claims, client)
+    elif outcome == "ended":
         _ended(claims.sub, [claims.sid], EndReason.LOGOUT)
     _raise_if(behind)
 
@@ -257,16 +293,17 @@ def change_password(
     retry = bool(key) and store.is_change_retry(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
     if retry and check_old_password(user=user, password=new_password, client=client):
-        pair, _, behind = _restart(user, claims, key)  # stored: the recorded successor
+        pair, behind = _restart(user, claims, key)  # stored: the recorded successor
+        _end_other_sessions(user)  # those a first try left, if any
         _raise_if(behind)
         return pair
     if not check_old_password(user=user, password=old_password, client=client):
         raise ValidationError({"old_password": ["The old password is not correct."]})
     previous = users.password_fingerprint(user)
     users.set_new_password(user, new_password)
-    # Redis inside the transaction, in one atomic script: if the store is down, or the
-    # session ended or changed generation meanwhile, the password stays as it was (503 or
-    # 401) and no session is touched.
+    # Redis inside the transaction, in one atomic script for the caller's session: if the
+    # store is down, or the session ended or changed generation meanwhile, the password
+    # stays as it was (503 or 401) and no session is touched.
     with transaction.atomic():
         user.save(update_fields=["password"])
         security_events.record(kind=Kind.PASSWORD_CHANGED, user=user, session_id=claims.sid,
@@ -275,14 +312,29 @@ def change_password(
         # Replicas lagging: the change stands on the primary, so it is committed here too
         # (else the user's sessions would hold a password the database does not), and the
         # client's retry with its Idempotency-Key gets the same successor.
-        pair, ended, behind = _restart(user, claims, key, previous)
-    _ended(claims.sub, ended, EndReason.PASSWORD_CHANGE)
-    _raise_if(behind)
+        pair, behind = _restart(user, claims, key, previous)
+    _raise_if(_end_other_sessions(user) or behind)
     return pair
 
 
+def _end_other_sessions(user: AbstractBaseUser) -> ReplicasBehind | None:
+    """Remove the sessions a password change left behind: every session that does not
+    accept the password now stored. They are refused already (their fingerprint is the old
+    password's), so a store failure here fails nothing: `purge_tokens`, or their first use,
+    removes them. A batch at a time, whatever the user's session count."""
+    keep = (users.password_fingerprint(user), *users.older_fingerprints(user.password))
+    try:
+        ended, behind = _stood(lambda: store.end_sessions(user_id=str(user.pk), keep=keep))
+    except StoreUnavailable:
+        logger.warning("Password changed (user=%s); its other sessions, refused already, "
+                       "are left for purge_tokens: the token store failed.", user.pk)
+        return None
+    _ended(user.pk, ended, EndReason.PASSWORD_CHANGE)
+    return behind
+
+
 def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str = ""
-             ) -> tuple[TokenPair, tuple[str, ...], ReplicasBehind | None]:
+             ) -> tuple[TokenPair, ReplicasBehind | None]:
     rotation, behind = _stood(lambda: store.restart(
         user_id=claims.sub,
         session_id=claims.sid,
@@ -297,7 +349,7 @@ def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str
     if rotation.outcome not in ("rotated", "retried"):
         raise SessionRevoked()
     return _pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
-                 rotation.expires_at), rotation.ended, behind
+                 rotation.expires_at), behind
 
 
 def check_old_password(*, user: AbstractBaseUser, password: str, client: ClientInfo) -> bool:
@@ -316,7 +368,7 @@ def _limited(*, username: object, client: ClientInfo, check):
 def _holding(*, username: object, client: ClientInfo, check):
     try:
         return login_limits.holding(username=username, ip_address=client.ip_address,
-                                    device_cookie=client.device_cookie, check=check)
+                                    device_cookies=client.device_cookies, check=check)
     except LoginThrottled as refused:
         _login_refused(username, client, refused)
         raise
@@ -511,6 +563,10 @@ def _stood(call: Callable[[], T]) -> tuple[T, ReplicasBehind | None]:
 def _raise_if(behind: ReplicasBehind | None) -> None:
     if behind is not None:
         raise behind
+
+
+def _leeway_ms() -> int:
+    return int(token_settings.ROTATION_LEEWAY.total_seconds() * 1000)
 
 
 def _key_hash(idempotency_key: str | None) -> str:

@@ -174,7 +174,8 @@ class LogoutView(BodyMode, PublicView):
         summary="Log out: end the session of a refresh token (204 for any token string).",
     )
     def post(self, request: Request) -> Response:
-        services.logout(refresh_token=self.refresh_token(request))
+        services.logout(refresh_token=self.refresh_token(request),
+                        client=client_info(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

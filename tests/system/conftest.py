@@ -119,9 +119,11 @@ class ApiServer:
                 env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}",
                        "GUNICORN_WORKERS": str(workers)}
             else:
+                # No control socket: by default one path per user, which every gunicorn on
+                # the machine (a deployment, another test run) would take from the others.
                 command = ["config.wsgi:application", "--bind", f"127.0.0.1:{port}",
                            "--workers", str(workers), "--timeout", "30",
-                           "--graceful-timeout", "5"]
+                           "--graceful-timeout", "5", "--no-control-socket"]
             output = log.open("w")
             process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", *command], cwd=ROOT, env=env,

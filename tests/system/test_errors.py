@@ -9,6 +9,7 @@ import pytest
 import redis
 from django.urls import URLResolver, get_resolver, reverse
 
+from tests.servers import refused_port
 from tests.system.conftest import start_project
 
 pytestmark = pytest.mark.timeout(120)
@@ -75,14 +76,51 @@ def _routes(entry, namespace: str = ""):
         yield f"{namespace}{entry.name}", entry.pattern.regex.groupindex
 
 
-def test_docs_page_answers_options_without_a_server_error(api):
-    status, headers, _ = send(api, "OPTIONS", "/api/docs/")
-    assert status == 405
-    assert headers["Allow"] == "GET, HEAD"
-    assert send(api, "GET", "/api/docs/")[0] == 200
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/schema/"])
+def test_api_pages_answer_other_methods_with_a_json_405(api, path):
+    for method in ("OPTIONS", "POST", "PUT", "DELETE"):
+        reply = send(api, method, path)
+        assert_json_error(reply, 405, "method_not_allowed")
+        assert reply[1]["Allow"] == "GET, HEAD"
+    assert send(api, "GET", "/api/docs/")[1]["Content-Type"].startswith("text/html")
+    assert send(api, "GET", "/api/schema/")[1]["Content-Type"].startswith(
+        "application/vnd.oai.openapi")
 
 
-def test_no_method_on_any_api_url_is_a_server_error(api):
+def test_api_pages_are_served_with_a_bearer_while_the_store_is_down(shared):
+    # Public pages never authenticate: a valid token with Redis unreachable was a 500 on the
+    # docs page (its template's `auth` context processor), a 503 on the schema.
+    project, server = shared
+    token = server.login()["access_token"]
+    down = project.start_api(workers=1, REDIS_URL=f"redis://127.0.0.1:{refused_port()}/0")
+    try:
+        for path, content_type in (
+                ("/api/docs/", "text/html"), ("/api/schema/", "application/vnd.oai.openapi"),
+                ("/api/schema/?format=json", "application/vnd.oai.openapi+json")):
+            for bearer in (token, "x.y.z"):
+                status, headers, body = send(down, "GET", path,
+                                             headers={"Authorization": f"Bearer {bearer}"})
+                assert status == 200, (path, body[:200])
+                assert headers["Content-Type"].startswith(content_type)
+        assert_json_error(send(down, "GET", "/api/auth/me/",
+                               headers={"Authorization": f"Bearer {token}"}),
+                          503, "token_store_unavailable")
+    finally:
+        down.stop()
+
+
+@pytest.mark.parametrize("path, query, accept, status, code", [
+    ("/api/schema/", "?format=xml", "*/*", 404, "not_found"),
+    ("/api/docs/", "?format=json", "*/*", 404, "not_found"),
+    ("/api/schema/", "", "application/xml", 406, "not_acceptable"),
+    ("/api/docs/", "", "application/json", 406, "not_acceptable"),
+])
+def test_api_page_errors_are_json(api, path, query, accept, status, code):
+    assert_json_error(send(api, "GET", f"{path}{query}", headers={"Accept": accept}),
+                      status, code)
+
+
+def test_no_method_on_any_api_url_is_a_server_error_or_an_error_in_another_format(api):
     paths = api_paths()
     assert {"/api/auth/token/", "/api/auth/me/", "/api/schema/", "/api/docs/"} <= set(paths)
     token = api.login()["access_token"]
@@ -93,8 +131,9 @@ def test_no_method_on_any_api_url_is_a_server_error(api):
         for method in METHODS:
             for auth in ({}, {"Authorization": f"Bearer {token}"}):
                 for body in (None, "{}", DEEP):
-                    status = send(api, method, path, body, {**JSON, **auth})[0]
-                    if status >= 500:
+                    status, headers, _ = send(api, method, path, body, {**JSON, **auth})
+                    not_json = headers.get("Content-Type") != "application/json"
+                    if status >= 500 or (status >= 400 and not_json):
                         failures.append((method, path, bool(auth), body and body[:2], status))
     assert failures == []
 

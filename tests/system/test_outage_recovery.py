@@ -10,8 +10,9 @@ import uuid
 import pytest
 import redis
 
-from tests.helpers import PASSWORD, PASSWORD_URL, REFRESH, claims_of, session_record
-from tests.system.conftest import call, start_project, wait_for
+from tests.helpers import (OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, claims_of,
+                           session_record)
+from tests.system.conftest import call, session_count, start_project, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -62,6 +63,53 @@ def test_a_refresh_lost_in_a_long_stall_is_retried_and_a_replay_is_still_reuse(p
                       headers={"Idempotency-Key": thief_key})
     assert (replay.status, replay.code) == (401, "token_reused")
     assert session_record(conn, stolen) == {}
+
+
+def test_a_refresh_lost_in_a_long_stall_is_retried_without_a_key_too(project):
+    # As test_a_refresh_lost_in_a_long_stall_..., by a client that sends no Idempotency-Key:
+    # the rotation that waited in the stall is dated when Redis ran it, so a retry right
+    # after recovery is inside the leeway, however long the stall was.
+    api = project.start_api(workers=1)
+    conn = redis.Redis(port=project.redis.port)
+    client = api.refresh(api.login()["refresh_token"]).body["refresh_token"]
+    project.redis.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        lost = api.refresh(client)
+        assert (lost.status, lost.code) == (503, "token_store_unavailable")
+        time.sleep(max(0.0, STALL_SECONDS - (time.monotonic() - started)))
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: session_record(conn, client).get("prev") == claims_of(client)["jti"])
+    retry = api.refresh(client)
+    assert retry.status == 200, retry
+    assert claims_of(retry.body["refresh_token"])["jti"] == session_record(conn, client)["cur"]
+    assert api.refresh(retry.body["refresh_token"]).status == 200
+    assert conn.keys("*:x:*") == []  # no reuse was declared
+
+
+def test_a_login_that_answered_503_in_a_stall_leaves_no_session_behind(project):
+    # Without login limits, a login's first Redis call is its session's write: sent into the
+    # stalled Redis, it waits in the socket buffer and runs when Redis resumes, after the
+    # client was told 503. Nobody holds its tokens, so it must not stay listed for weeks.
+    api = project.start_api(workers=1, TOKENS_LOGIN_LIMITS="off")
+    conn = redis.Redis(port=project.redis.port)
+    pair = api.login()  # the worker's pooled connection is open; the script is loaded
+    project.redis.process.send_signal(signal.SIGSTOP)
+    try:
+        lost = api.call("POST", OBTAIN, {"username": "alice", "password": PASSWORD})
+        assert (lost.status, lost.code) == (503, "token_store_unavailable")
+        time.sleep(2)
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    # The worker marks the lost login's session abandoned once Redis answers again; the
+    # late write then writes nothing (or is removed), in whichever order they ran.
+    wait_for(lambda: conn.keys("*:a:*") or session_count(conn, pair["refresh_token"]) > 1,
+             seconds=30)
+    time.sleep(0.5)  # a late write, if it were still to run, would have run by now
+    assert session_count(conn, pair["refresh_token"]) == 1
+    assert len(conn.keys("*tokens:{*}:s:*")) == 1
+    assert api.refresh(pair["refresh_token"]).status == 200
 
 
 def test_rotations_lost_with_the_tail_of_the_aof_are_adopted(everysec_project):

@@ -5,11 +5,12 @@ import json
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from django.urls import get_resolver
 
 from tests.helpers import (
     LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, assert_error, claims_of, me, refresh,
+    unreachable_caches,
 )
 from tests.tokens.test_attacks import ours
 
@@ -87,9 +88,105 @@ def test_permission_denied_under_api_is_json_and_elsewhere_djangos_page():
     assert response["Content-Type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "DELETE"])
-def test_docs_page_answers_other_methods_with_405(api, method):
-    response = api.generic(method, "/api/docs/")
-    assert response.status_code == 405
+# The docs page and the schema: public pages, with errors in JSON like the rest of /api/.
+
+PAGES = ["/api/docs/", "/api/schema/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "PUT", "PATCH", "DELETE"])
+def test_api_pages_answer_other_methods_with_a_json_405(api, path, method):
+    response = api.generic(method, path)
+    assert_error(response, 405, "method_not_allowed")
     assert response["Allow"] == "GET, HEAD"
-    assert api.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("path, content_type", [("/api/docs/", "text/html"),
+                                                ("/api/schema/", "application/vnd.oai.openapi")])
+@pytest.mark.parametrize("bearer", ["valid", "x.y.z", "not a token", ""])
+def test_api_pages_never_read_the_bearer_header(api, user, login, path, content_type, bearer):
+    # Public pages: no 401 for a bad token, and with the token store down no 503, nor the
+    # 500 the docs template's `auth` context processor made by authenticating again.
+    token = login(user)["access_token"] if bearer == "valid" else bearer
+    with override_settings(CACHES=unreachable_caches()):
+        for method in ("GET", "HEAD"):
+            response = api.generic(method, path, HTTP_AUTHORIZATION=f"Bearer {token}")
+            assert response.status_code == 200, response.content[:200]
+            assert response["Content-Type"].startswith(content_type)
+
+
+@pytest.mark.parametrize("query, accept, content_type", [
+    ("", None, "application/vnd.oai.openapi"),
+    ("?format=yaml", None, "application/vnd.oai.openapi"),
+    ("?format=json", None, "application/vnd.oai.openapi+json"),
+    ("", "*/*", "application/vnd.oai.openapi"),
+    ("", "application/json", "application/json"),
+    ("", "application/vnd.oai.openapi+json", "application/vnd.oai.openapi+json"),
+])
+def test_the_schema_comes_as_yaml_or_json(api, query, accept, content_type):
+    response = api.get(f"/api/schema/{query}", **({"HTTP_ACCEPT": accept} if accept else {}))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(content_type)
+    assert b"/api/auth/token/refresh/" in response.content
+
+
+@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("query", ["?format=xml", "?format=api", "?format=openapi",
+                                   "?format=%00", "?format=yaml&format=xml"])
+def test_an_unknown_format_on_an_api_page_is_a_json_404(api, path, query):
+    assert_error(api.get(f"{path}{query}"), 404, "not_found")
+
+
+@pytest.mark.parametrize("path, accept", [("/api/docs/", "application/json"),
+                                          ("/api/docs/", "application/xml"),
+                                          ("/api/schema/", "text/html"),
+                                          ("/api/schema/", "application/xml")])
+def test_an_unmet_accept_header_on_an_api_page_is_a_json_406(api, path, accept):
+    assert_error(api.get(path, HTTP_ACCEPT=accept), 406, "not_acceptable")
+
+
+@pytest.mark.parametrize("version", ["a%0d%0aX-Injected:%20yes", "a%22b", "%00", "v" * 300])
+def test_the_schema_ignores_a_version_parameter(api, version):
+    # One version of the API: a client's ?version= went into the schema and its
+    # Content-Disposition header, where a newline was a 500.
+    response = api.get(f"/api/schema/?version={version}")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'inline; filename="Token service API.yaml"'
+    assert response.content == api.get("/api/schema/").content
+
+
+# Tokens are parsed strictly: three unpadded base64url segments, whatever carries them.
+
+PADDINGS = ["=", "==", "===="]
+COOKIE_REFRESH = "/api/auth/cookie/refresh/"
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_access_token_is_token_invalid(api, user, login, pad):
+    # PyJWT accepts a signature padded with '=': the same token in another spelling.
+    access = login(user)["access_token"]
+    assert_error(me(api, access + pad), 401, "token_invalid")
+    assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": "x" * 20},
+                          format="json", HTTP_AUTHORIZATION=f"Bearer {access}{pad}"),
+                 401, "token_invalid")
+    assert me(api, access).status_code == 200
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_refresh_token_is_token_invalid_and_spends_nothing(api, user, login, pad):
+    token = login(user)["refresh_token"]
+    assert_error(refresh(api, token + pad), 401, "token_invalid")
+    assert api.post(LOGOUT, {"refresh_token": token + pad}, format="json").status_code == 204
+    assert refresh(api, token).status_code == 200  # neither rotated nor ended
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+def test_a_padded_refresh_cookie_is_token_invalid(api, user, pad):
+    login = api.post("/api/auth/cookie/token/", {"username": "alice", "password": PASSWORD},
+                     format="json", HTTP_X_REQUESTED_WITH="app")
+    token = login.cookies["tokens_refresh"].value
+    api.cookies["tokens_refresh"] = token + pad
+    response = api.post(COOKIE_REFRESH, HTTP_X_REQUESTED_WITH="app")
+    assert_error(response, 401, "token_invalid")
+    api.cookies["tokens_refresh"] = token
+    assert api.post(COOKIE_REFRESH, HTTP_X_REQUESTED_WITH="app").status_code == 200

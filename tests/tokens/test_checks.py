@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import OBTAIN, PASSWORD
+from tests.helpers import OBTAIN, PASSWORD, ed25519_pems, rsa_pems
 from tokens.checks import check_password_reset, check_token_cache, check_token_settings
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -86,7 +86,71 @@ def test_manage_py_check_fails_on_locmem():
 )
 def test_bad_token_settings_are_errors(tokens, expected):
     with override_settings(TOKENS=tokens):
-        assert ids(check_token_settings()) == [expected]
+        assert set(ids(check_token_settings())) == {expected}  # one per bad key
+
+
+def asymmetric_settings(pairs: tuple, algorithm: str, mistake: str) -> dict:
+    """TOKENS for RS256 or EdDSA from two key pairs (current, retired), with one mistake."""
+    (private, public), (old_private, old_public) = pairs
+    good = {"ALGORITHM": algorithm, "SIGNING_KEY": private, "VERIFYING_KEY": public,
+            "VERIFYING_KEY_FALLBACKS": [old_public]}
+    return {**good, **{
+        "none": {},
+        "private key as VERIFYING_KEY": {"VERIFYING_KEY": private},
+        "private key as a fallback": {"VERIFYING_KEY_FALLBACKS": [old_public, old_private]},
+        "no key as a fallback": {"VERIFYING_KEY_FALLBACKS": [b"-----BEGIN PUBLIC KEY-----"]},
+        "a number as a fallback": {"VERIFYING_KEY_FALLBACKS": [42]},
+        "public key as SIGNING_KEY": {"SIGNING_KEY": public},
+        "the other key as VERIFYING_KEY": {"VERIFYING_KEY": old_public},
+        "a string of fallbacks": {"VERIFYING_KEY_FALLBACKS": old_public.decode()},
+    }[mistake]}
+
+
+KEY_MISTAKES = {
+    "private key as VERIFYING_KEY": ["tokens.E010"],
+    "private key as a fallback": ["tokens.E010"],
+    "no key as a fallback": ["tokens.E010"],
+    "a number as a fallback": ["tokens.E017"],
+    "public key as SIGNING_KEY": ["tokens.E010"],
+    "the other key as VERIFYING_KEY": ["tokens.E016"],
+    "a string of fallbacks": ["tokens.E017"],
+}
+
+
+@pytest.mark.parametrize("make_keys, algorithm", [(rsa_pems, "RS256"), (ed25519_pems, "EdDSA")])
+@pytest.mark.parametrize("mistake", KEY_MISTAKES)
+def test_a_key_of_the_wrong_kind_or_pair_is_a_check_error(make_keys, algorithm, mistake):
+    # A private key as VERIFYING_KEY passed `check`, then every me and refresh was a 500.
+    with override_settings(TOKENS=asymmetric_settings((make_keys(), make_keys()), algorithm,
+                                                      mistake)):
+        errors = check_token_settings()
+        with pytest.raises(SystemCheckError, match=KEY_MISTAKES[mistake][0]):
+            call_command("check")
+    assert ids(errors) == KEY_MISTAKES[mistake]
+    assert all(error.hint for error in errors)
+    assert "PRIVATE KEY" not in str(errors) and "PUBLIC KEY" not in str(errors)
+
+
+@pytest.mark.parametrize("make_keys, algorithm", [(rsa_pems, "RS256"), (ed25519_pems, "EdDSA")])
+def test_well_configured_asymmetric_keys_pass(make_keys, algorithm):
+    with override_settings(TOKENS=asymmetric_settings((make_keys(), make_keys()), algorithm,
+                                                      "none")):
+        assert check_token_settings() == []
+
+
+@pytest.mark.parametrize("fallbacks, expected", [
+    ("an-old-signing-key-of-at-least-32-bytes", ["tokens.E017"]),
+    (["short"], ["tokens.E009"]),
+    (["an-old-signing-key-of-at-least-32-bytes"], []),
+])
+def test_hmac_fallbacks_are_a_list_of_long_keys(fallbacks, expected):
+    # A string was iterated: each of its characters a one-byte key that verified tokens.
+    tokens = {"SIGNING_KEY": "a-signing-key-of-at-least-32-bytes!",
+              "SIGNING_KEY_FALLBACKS": fallbacks}
+    with override_settings(TOKENS=tokens):
+        errors = check_token_settings()
+    assert ids(errors) == expected
+    assert all(error.hint for error in errors)
 
 
 @pytest.mark.django_db

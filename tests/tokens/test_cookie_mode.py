@@ -115,6 +115,27 @@ def test_a_cookie_sent_twice_is_refused_and_neither_is_used(browser, user, redis
     assert session_record(redis_conn, good)["cur"] == jti(good)  # not rotated, not ended
 
 
+@pytest.mark.parametrize("secure, name", [(False, COOKIE), (True, SECURE_COOKIE)])
+@pytest.mark.parametrize("spelling", ["{name} =garbage", " {name}\t=garbage", "{name}  = x",
+                                      "\xa0{name}=garbage", "{name}=", "{name} ="])
+def test_any_spelling_of_a_second_cookie_is_refused(browser, user, redis_conn, secure, name,
+                                                    spelling):
+    # Django strips the names it parses, so `tokens_refresh =x` is the same cookie to it; the
+    # duplicate check read it as another name, and the last one sent was used.
+    with override_settings(SESSION_COOKIE_SECURE=secure):
+        good = log_in(browser, secure=secure).cookies[name].value
+        header = f"{name}={good}; {spelling.format(name=name)}"
+        for endpoint in (REFRESH, LOGOUT):
+            response = APIClient().post(endpoint, HTTP_COOKIE=header, secure=secure, **APP)
+            assert_error(response, 400, "invalid")
+            assert name not in response.cookies
+        assert session_record(redis_conn, good)["cur"] == jti(good)  # not rotated, not ended
+        other = "tokens_refresh_old" if name == COOKIE else COOKIE  # another name: not counted
+        response = APIClient().post(REFRESH, HTTP_COOKIE=f"{header.split(';')[0]}; {other}=x",
+                                    secure=secure, **APP)
+        assert response.status_code == 200
+
+
 def test_a_late_reply_to_another_tab_does_not_delete_the_live_cookie(browser, user):
     # Tab A changes the password (its reply sets the new cookie); tab B's refresh with the
     # old cookie is answered after: session_revoked, and the browser's cookie must survive.

@@ -128,3 +128,43 @@ def test_signing_key_change_invalidates_tokens():
     with override_settings(TOKENS={"SIGNING_KEY": "another-signing-key-of-32-bytes-or-more!"}):
         with pytest.raises(TokenInvalid):
             jwt.decode(token, typ=jwt.REFRESH)
+
+
+def respellings(token: str) -> dict[str, str]:
+    """Other spellings of `token`'s signature, which a lenient base64url decoder reads as the
+    same bytes (the header and payload are signed as spelt, so they cannot be respelt)."""
+    signed, signature = token.rsplit(".", 1)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(signature) % 4 in (2, 3)  # HS256: 43 characters, the last with 2 unused bits
+    stray = alphabet[alphabet.index(signature[-1]) | 1]
+    return {
+        "trailing =": f"{token}=",
+        "padded": f"{token}{'=' * (-len(signature) % 4)}",
+        "stray low bits": f"{signed}.{signature[:-1]}{stray}",
+        "standard alphabet": f"{signed}.{signature.replace('-', '+').replace('_', '/')}",
+        "trailing newline": f"{token}\n",
+        "space inside": f"{signed}.{signature[:5]} {signature[5:]}",
+        "four segments": f"{token}.",
+    }
+
+
+def spelled_token(typ: str) -> str:
+    """A token whose signature has - or _ (so the standard alphabet spells it otherwise) and
+    a last character with a low bit clear (so it has a stray-bit spelling)."""
+    for n in range(500):
+        token = jwt.encode(claims(typ=typ, jti=f"j{n}"))
+        signature = token.rsplit(".", 1)[1]
+        if ("-" in signature or "_" in signature) and signature[-1] in "AEIMQUYcgkosw048":
+            return token
+    raise AssertionError("no such token")
+
+
+@pytest.mark.parametrize("typ", [jwt.ACCESS, jwt.REFRESH])
+@pytest.mark.parametrize("spelling", list(respellings("a.b." + "c" * 43)))
+def test_a_token_is_parsed_strictly_in_one_spelling(typ, spelling):
+    # PyJWT pads and decodes leniently: a token with a trailing '=' still verified.
+    token = spelled_token(typ)
+    assert jwt.decode(token, typ=typ).typ == typ
+    assert respellings(token)[spelling] != token
+    with pytest.raises(TokenInvalid):
+        jwt.decode(respellings(token)[spelling], typ=typ)

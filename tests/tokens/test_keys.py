@@ -3,17 +3,21 @@ session fingerprints re-stamped under the new key, and the published JWKS."""
 
 import io
 import logging
+import warnings
+from datetime import timedelta
 
 import jwt as pyjwt
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    LOGOUT, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
+    LOGOUT, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
     refresh, rsa_pems, session_record,
 )
+from tests.tokens.test_checks import asymmetric_settings
 from tokens import jwt as tokens_jwt
 from tokens import users
 from tokens.keys import hmac_kid, keyset
@@ -82,16 +86,57 @@ def test_a_new_key_announced_as_a_fallback_first_verifies_before_it_signs(api, u
         assert refresh(api, pair["refresh_token"]).status_code == 200
 
 
-def test_an_unknown_key_id_is_refused_and_said_once(api, user, login, caplog, monkeypatch):
-    monkeypatch.setattr(tokens_jwt, "_REPORTED", {})  # what earlier tests reported
+@pytest.fixture
+def fresh_reports(monkeypatch):
+    """No unknown key id reported yet in this process (earlier tests reported some)."""
+    monkeypatch.setattr(tokens_jwt, "_reports", tokens_jwt._Reports())
+
+
+def unknown_key_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "tokens.jwt" and "unknown key" in r.getMessage()]
+
+
+def test_an_unknown_key_id_is_refused_and_said_once(api, user, login, caplog, fresh_reports):
     with override_settings(SECRET_KEY=A):
         pair = login(user)
     with override_settings(SECRET_KEY=B), caplog.at_level(logging.WARNING, logger="tokens"):
         for _ in range(3):
             assert_error(me(api, pair["access_token"]), 401, "token_invalid")
             assert_error(refresh(api, pair["refresh_token"]), 401, "token_invalid")
-    warnings = [r for r in caplog.records if "unknown key" in r.getMessage()]
-    assert len(warnings) == 1 and "SECRET_KEY" in warnings[0].getMessage()
+    warnings = unknown_key_lines(caplog)
+    assert len(warnings) == 1 and "SECRET_KEY" in warnings[0]
+
+
+def test_tokens_naming_ever_new_key_ids_cannot_flood_the_log(api, user, login, caplog,
+                                                             fresh_reports):
+    # One line per id and interval was a line per request for anyone sending a new `kid`
+    # each time: the lines per interval are bounded in all.
+    claims = claims_of(login(user)["access_token"])
+    budget = tokens_jwt.REPORT_BUDGET
+
+    def forged(kid: str) -> str:
+        return pyjwt.encode(claims, "another-key-of-at-least-32-bytes!", algorithm="HS256",
+                            headers={"kid": kid})
+
+    with caplog.at_level(logging.WARNING, logger="tokens"):
+        for i in range(20 * budget):
+            assert_error(me(api, forged(f"kid-{i}")), 401, "token_invalid")
+        assert_error(me(api, forged("k" * 65)), 401, "token_invalid")  # a malformed id too
+        assert_error(refresh(api, forged("kid-x")), 401, "token_invalid")
+        lines = unknown_key_lines(caplog)
+        assert len(lines) == budget + 1
+        assert all(f"kid='kid-{i}'" in line for i, line in enumerate(lines[:budget]))
+        assert "refused without a line each" in lines[-1]
+        assert len(tokens_jwt._reports.kids) == budget  # memory stays bounded too
+        caplog.clear()
+        with time_machine.travel(timedelta(seconds=tokens_jwt.REPORT_EVERY_SECONDS + 1)):
+            assert_error(me(api, forged("kid-0")), 401, "token_invalid")
+            assert_error(me(api, forged("kid-0")), 401, "token_invalid")
+        summary, again = unknown_key_lines(caplog)
+    unreported = 20 * budget + 2 - budget  # every id sent, the malformed one and kid-x too
+    assert summary.startswith(f"{unreported} more tokens signed with unknown keys")
+    assert "kid='kid-0'" in again  # a new interval: said once again
 
 
 def test_a_token_from_before_key_ids_still_verifies(api, user, login):
@@ -244,3 +289,45 @@ def test_duplicated_or_piled_up_fallbacks_are_warned_about():
         assert [w.id for w in check_signing_keys()] == ["tokens.W006"]
     with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A + str(i) for i in range(4)]):
         assert [w.id for w in check_signing_keys()] == ["tokens.W007"]
+
+
+
+# --- Keys that cannot sign or verify, at run time (checks do not run under gunicorn) ---
+
+@pytest.mark.parametrize("make_keys, algorithm", [(rsa_pems, "RS256"), (ed25519_pems, "EdDSA")])
+@pytest.mark.parametrize("mistake", ["private key as VERIFYING_KEY", "private key as a fallback",
+                                     "public key as SIGNING_KEY", "no key as a fallback",
+                                     "the other key as VERIFYING_KEY", "a string of fallbacks"])
+def test_misconfigured_asymmetric_keys_are_a_503_and_said(api, user, login, caplog, make_keys,
+                                                           algorithm, mistake):
+    # A private key as VERIFYING_KEY was a 500 on every me and refresh; a mismatched pair
+    # handed out tokens no one could use. A 503 is no logout: the client keeps its tokens,
+    # and its session goes on once the keys are fixed.
+    pairs = make_keys(), make_keys()
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, "none")):
+        pair = login(user)
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, mistake)):
+        replies = [me(api, pair["access_token"]), refresh(api, pair["refresh_token"]),
+                   api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json"),
+                   api.get("/.well-known/jwks.json")]
+    for reply in replies:
+        assert_error(reply, 503, "token_keys_misconfigured")
+    lines = [r.getMessage() for r in caplog.records if "keys misconfigured" in r.getMessage()]
+    assert lines and all("TOKENS[" in line and "KEY-----" not in line for line in lines)
+    with override_settings(TOKENS=asymmetric_settings(pairs, algorithm, "none")):
+        assert me(api, pair["access_token"]).status_code == 200
+        assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_hmac_fallbacks_given_as_a_string_are_refused_not_split_into_one_byte_keys(api, user,
+                                                                                   login):
+    # Iterated, the string made each of its characters a fallback key: a token signed with
+    # the one-byte key "k" (and naming it) verified.
+    key = "a-signing-key-of-at-least-32-bytes!"
+    with override_settings(TOKENS={"SIGNING_KEY": key}):
+        claims = claims_of(login(user)["access_token"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pyjwt.warnings.InsecureKeyLengthWarning)
+        forged = pyjwt.encode(claims, b"k", algorithm="HS256", headers={"kid": hmac_kid(b"k")})
+    with override_settings(TOKENS={"SIGNING_KEY": key, "SIGNING_KEY_FALLBACKS": "k" * 40}):
+        assert_error(me(api, forged), 503, "token_keys_misconfigured")

@@ -13,7 +13,7 @@ from tests.helpers import (
     OBTAIN, PASSWORD, PASSWORD_URL, assert_error, redis_keys, refresh, run_together,
     unreachable_caches,
 )
-from tokens.clients import DEVICE_COOKIE
+from tokens.clients import DEVICE_COOKIE, DEVICE_COOKIES_MAX, SECURE_DEVICE_COOKIE
 
 pytestmark = pytest.mark.django_db
 
@@ -286,10 +286,159 @@ def test_the_device_cookie_is_out_of_scripts_reach(user):
     assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
     assert int(cookie["max-age"]) == 365 * 86400
     assert "alice" not in cookie.value
+    # A request over HTTPS gets the host cookie, even where SESSION_COOKIE_SECURE is off.
     secure = APIClient().post(OBTAIN, {"username": "alice", "password": PASSWORD},
                               format="json", secure=True)
-    assert secure.cookies[DEVICE_COOKIE]["secure"]
+    assert secure.cookies[SECURE_DEVICE_COOKIE]["secure"] and DEVICE_COOKIE not in secure.cookies
     assert attempt(APIClient(), "alice").cookies.get(DEVICE_COOKIE) is None
+
+
+# --- Device cookies tossed beside the real one (by a sibling subdomain, say) ---
+
+@pytest.fixture(params=["http", "https"])
+def scheme(request, settings):
+    """The device cookie's name and the request's extras, over plain HTTP and over HTTPS with
+    DJANGO_HTTPS=1 (which sets SESSION_COOKIE_SECURE)."""
+    settings.SESSION_COOKIE_SECURE = request.param == "https"
+    if request.param == "https":
+        return SECURE_DEVICE_COOKIE, {"secure": True}
+    return DEVICE_COOKIE, {}
+
+
+def device_of(username, scheme, ip="192.0.2.50"):
+    """The device cookie a successful login of `username` hands out."""
+    name, extra = scheme
+    response = attempt(APIClient(), username, password=PASSWORD, ip=ip, **extra)
+    assert response.status_code == 200
+    return response.cookies[name].value
+
+
+def lock_out(username, scheme):
+    """Exhaust the username's budget from elsewhere, as an attacker would."""
+    for i in range(5):
+        attempt(APIClient(), username, ip=f"198.51.100.{i}", **scheme[1])
+    assert_error(attempt(APIClient(), username, password=PASSWORD, ip="198.51.100.99",
+                         **scheme[1]), 429, "throttled")
+
+
+def with_cookies(scheme, *values, password=PASSWORD, username="alice"):
+    """A login sending a raw Cookie header with each value under the device cookie's name
+    (as a browser does when several cookies of that name apply), with unrelated ones."""
+    name, extra = scheme
+    raw = "; ".join(["theme=dark", *(f"{name}={value}" for value in values), "lang=en"])
+    return attempt(APIClient(), username, password=password, ip="198.51.100.1",
+                   HTTP_COOKIE=raw, **extra)
+
+
+TOSSED = {
+    "junk first": lambda real, other: ["junk", real],
+    "junk last": lambda real, other: [real, "junk"],
+    "much junk around": lambda real, other: ["junk"] * 20 + [real] + [f"j{i}" for i in range(20)],
+    "empty and quoted": lambda real, other: ["", '"junk"', f'"{real}"'],
+    "another account's first": lambda real, other: [other, real],
+    "another account's last": lambda real, other: [real, other],
+    "forged first": lambda real, other: [real[:-2] + "xx", real],
+    "forged last": lambda real, other: [real, real[:-2] + "xx"],
+    "oversized first": lambda real, other: ["x" * 5000, real],
+}
+
+
+@pytest.mark.parametrize("tossed", TOSSED)
+def test_a_device_stays_known_with_tossed_device_cookies_beside_its_own(scheme, user,
+                                                                        make_user, tossed):
+    make_user(username="mallory")
+    real = device_of("alice", scheme)
+    other = device_of("mallory", scheme, ip="203.0.113.7")
+    lock_out("alice", scheme)
+    assert with_cookies(scheme, *TOSSED[tossed](real, other)).status_code == 200
+
+
+@pytest.mark.parametrize("tossed", ["junk", "forged", "another account's"])
+def test_tossed_device_cookies_alone_are_no_device(scheme, user, make_user, tossed):
+    make_user(username="mallory")
+    real = device_of("alice", scheme)
+    values = {"junk": ["junk"] * 3, "forged": [real[:-2] + "xx"],
+              "another account's": [device_of("mallory", scheme, ip="203.0.113.7")]}[tossed]
+    lock_out("alice", scheme)
+    assert_error(with_cookies(scheme, *values), 429, "throttled")
+
+
+def test_the_cookie_handed_out_beside_tossed_ones_is_the_devices_own(scheme, user, make_user):
+    make_user(username="mallory")
+    real = device_of("alice", scheme)
+    other = device_of("mallory", scheme, ip="203.0.113.7")
+    lock_out("alice", scheme)
+    response = with_cookies(scheme, "junk", other, real)
+    assert response.status_code == 200
+    renewed = response.cookies[scheme[0]].value
+    # The same device, so one budget: failures with the old cookie count for the new one.
+    for _ in range(5):
+        assert with_cookies(scheme, real, password="wrong").status_code == 401
+    assert_error(with_cookies(scheme, renewed), 429, "throttled")
+
+
+@pytest.mark.parametrize("order", ["own first", "own last"])
+def test_a_login_beside_a_tossed_genuine_cookie_keeps_the_devices_accounts(scheme, user,
+                                                                          make_user, order):
+    # The device knows bob, not alice yet; a sibling tossed in mallory's genuine cookie. Which
+    # of the two is the device's own cannot be told: alice's login must not make bob's lost.
+    make_user(username="bob")
+    make_user(username="mallory")
+    bobs = device_of("bob", scheme)
+    mallorys = device_of("mallory", scheme, ip="203.0.113.7")
+    values = [bobs, mallorys] if order == "own first" else [mallorys, bobs]
+    response = with_cookies(scheme, *values)
+    assert response.status_code == 200
+    lock_out("bob", scheme)
+    assert with_cookies(scheme, response.cookies[scheme[0]].value,
+                        username="bob").status_code == 200
+
+
+def test_more_device_cookies_than_a_browser_sends_are_not_read(user):
+    real = device_of("alice", (DEVICE_COOKIE, {}))
+    lock_out("alice", (DEVICE_COOKIE, {}))
+    too_many = ["junk"] * DEVICE_COOKIES_MAX + [real]
+    assert_error(with_cookies((DEVICE_COOKIE, {}), *too_many), 429, "throttled")
+
+
+@pytest.mark.parametrize("raw", ["tokens_device", "tokens_device=", "=tokens_device=x",
+                                 'tokens_device="', 'tokens_device="\\x', "tokens_device;;;",
+                                 "tokens_device=" + "a" * 10_000, "tokens_device=\x00"])
+def test_odd_device_cookie_headers_are_no_device_and_no_error(user, raw):
+    response = attempt(APIClient(), "alice", password=PASSWORD, HTTP_COOKIE=raw)
+    assert response.status_code == 200 and response.cookies[DEVICE_COOKIE].value
+
+
+@override_settings(SESSION_COOKIE_SECURE=True)  # what DJANGO_HTTPS=1 sets
+def test_over_https_the_device_cookie_is_a_host_cookie_and_the_plain_name_no_device(user):
+    response = attempt(APIClient(), "alice", password=PASSWORD, secure=True)
+    cookie = response.cookies[SECURE_DEVICE_COOKIE]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/" and not cookie["domain"]
+    assert DEVICE_COOKIE not in response.cookies
+    https = (SECURE_DEVICE_COOKIE, {"secure": True})
+    lock_out("alice", https)
+    # The plain name, which a sibling subdomain can set, vouches for nothing over HTTPS, even
+    # with a genuine value; beside the host cookie it changes nothing.
+    plain = (DEVICE_COOKIE, {"secure": True})
+    assert_error(with_cookies(plain, cookie.value), 429, "throttled")
+    raw = f"{DEVICE_COOKIE}=junk; {SECURE_DEVICE_COOKIE}={cookie.value}; {DEVICE_COOKIE}=junk"
+    assert attempt(APIClient(), "alice", password=PASSWORD, secure=True,
+                   HTTP_COOKIE=raw).status_code == 200
+
+
+def test_the_admin_login_finds_the_device_cookie_beside_tossed_ones(scheme, make_user):
+    name, extra = scheme
+    make_user(username="root", is_staff=True, is_superuser=True)
+    response = Client().post("/admin/login/", {"username": "root", "password": PASSWORD},
+                             **extra)
+    assert response.status_code == 302
+    real = response.cookies[name].value
+    lock_out("root", scheme)
+    admin = Client()
+    response = admin.post("/admin/login/", {"username": "root", "password": PASSWORD},
+                          HTTP_COOKIE=f"{name}=junk; {name}={real}; {name}=junk", **extra)
+    assert response.status_code == 302 and "_auth_user_id" in admin.session
 
 
 # --- Client addresses ---
@@ -337,6 +486,52 @@ def test_the_admin_login_obeys_the_limits_with_a_clear_message(client, make_user
     assert "_auth_user_id" not in client.session
     assert "Too many failed login attempts" in response.content.decode()
     assert attempt(APIClient(), "root", password=PASSWORD).status_code == 429
+
+
+def admin_login(client, username, password, ip="192.0.2.1"):
+    """POST the admin login form; returns its errors (none: logged in)."""
+    response = client.post("/admin/login/", {"username": username, "password": password},
+                           REMOTE_ADDR=ip)
+    if response.status_code == 302:
+        return []
+    return [str(error) for error in response.context["form"].non_field_errors()]
+
+
+@pytest.mark.parametrize("account", [{"is_staff": False}, {"is_staff": True, "is_active": False},
+                                     {"is_staff": False, "is_active": False}])
+@pytest.mark.parametrize("password", [PASSWORD, "wrong"])
+def test_an_account_the_admin_refuses_counts_its_right_password_like_a_wrong_one(
+        make_user, account, password):
+    # Else the throttle tells a right password of a non-staff account from a wrong one.
+    make_user(username="bob", **account)
+    errors = [admin_login(Client(), "bob", password) for _ in range(5)]
+    invalid = ["Please enter the correct username and password for a staff account. "
+               "Note that both fields may be case-sensitive."]
+    assert errors == [invalid] * 5
+    assert "Too many failed login attempts" in admin_login(Client(), "bob", password)[0]
+    assert attempt(APIClient(), "bob", password=PASSWORD, ip="192.0.2.9").status_code == 429
+
+
+@override_settings(AUTHENTICATION_BACKENDS=[
+    "django.contrib.auth.backends.AllowAllUsersModelBackend"])
+def test_a_backend_that_lets_inactive_users_in_tells_no_right_password_either(make_user):
+    # Django's form would say "This account is inactive": only for the right password.
+    make_user(username="bob", is_staff=True, is_active=False)
+    errors = {tuple(admin_login(Client(), "bob", password)) for password in ("wrong", PASSWORD)}
+    assert len(errors) == 1 and errors.pop()[0].startswith("Please enter the correct")
+    for _ in range(3):
+        admin_login(Client(), "bob", PASSWORD)
+    assert "Too many failed" in admin_login(Client(), "bob", PASSWORD)[0]
+
+
+@override_settings(TOKENS={"LOGIN_FAILURES_PER_USERNAME": None, "LOGIN_FAILURES_PER_IP": "3/m"})
+def test_right_passwords_of_accounts_the_admin_refuses_count_against_the_address(make_user):
+    make_user(username="root", is_staff=True, is_superuser=True)
+    for name in ("bob", "carol", "dave"):
+        make_user(username=name)
+        assert admin_login(Client(), name, PASSWORD)[0].startswith("Please enter the correct")
+    assert "Too many failed" in admin_login(Client(), "root", PASSWORD)[0]
+    assert admin_login(Client(), "root", PASSWORD, ip="192.0.2.2") == []
 
 
 def test_the_admin_login_gives_a_device_its_own_budget(make_user):

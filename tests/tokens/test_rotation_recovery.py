@@ -339,3 +339,46 @@ def test_a_reuse_whose_verdict_was_lost_is_still_reuse_when_resent(api, user, lo
         assert store.rotate(**args).outcome == "reused"
         assert store.rotate(**args).outcome == "reused_before"
         assert_error(rotate(api, first), 401, "token_reused")
+
+
+def test_a_key_a_replay_recorded_opens_one_retry_after_the_leeway_not_the_window(
+        api, user, login, redis_conn):
+    # A thief replays a spent token inside the leeway with a key of its own, to keep drawing
+    # fresh tokens with it for the whole retry window while the victim is idle.
+    first = login(user)["refresh_token"]
+    successor = rotate(api, first, str(uuid.uuid4())).json()["refresh_token"]  # the victim
+    thief = str(uuid.uuid4())
+    with time_machine.travel(timedelta(seconds=5)):
+        assert rotate(api, first, thief).status_code == 200  # inside the leeway: recorded
+    with time_machine.travel(timedelta(seconds=11)):
+        # Once, as a racing tab whose reply was lost would retry...
+        assert rotate(api, first, thief).json()["refresh_token"] == successor
+    with time_machine.travel(timedelta(seconds=12)):
+        # ...and never again: the second try is reuse, and the session ends.
+        assert_error(rotate(api, first, thief), 401, "token_reused")
+        assert session(redis_conn) == {} and index_members(redis_conn) == set()
+        assert_error(rotate(api, successor), 401, "token_reused")
+
+
+def test_the_rotations_own_key_stays_open_for_the_window_beside_replays(api, user, login):
+    first = login(user)["refresh_token"]
+    key = str(uuid.uuid4())
+    successor = rotate(api, first, key).json()["refresh_token"]
+    with time_machine.travel(timedelta(seconds=2)):
+        assert rotate(api, first, str(uuid.uuid4())).status_code == 200  # a racing tab
+    with time_machine.travel(token_settings.RETRY_WINDOW - timedelta(seconds=1)):
+        for _ in range(2):  # a client retrying a lost reply as often as it must
+            assert rotate(api, first, key).json()["refresh_token"] == successor
+        assert rotate(api, successor).status_code == 200
+
+
+def test_no_more_replay_keys_are_recorded_than_the_cap(api, user, login, redis_conn):
+    first = login(user)["refresh_token"]
+    rotate(api, first, str(uuid.uuid4()))
+    tabs = [str(uuid.uuid4()) for _ in range(6)]
+    for tab in tabs:
+        assert rotate(api, first, tab).status_code == 200
+    assert len(session(redis_conn)["rk"].split()) == 4
+    with time_machine.travel(timedelta(seconds=11)):
+        assert rotate(api, first, tabs[3]).status_code == 200  # recorded
+        assert_error(rotate(api, first, tabs[4]), 401, "token_reused")  # over the cap

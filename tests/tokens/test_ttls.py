@@ -9,7 +9,7 @@ from django.test import override_settings
 from tests.helpers import (
     LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, redis_keys, refresh, session_keys,
 )
-from tokens import clock, jwt
+from tokens import clock, jwt, store
 from tokens.conf import parse_rate, token_settings
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +58,9 @@ def check_every_key(redis_conn, *, index_fits: bool = False) -> list[bytes]:
         elif b":x:" in key:
             # A reuse mark: as long as its ended session would have lived, no longer.
             assert ttl <= ms(token_settings.REFRESH_TOKEN_LIFETIME) + SLACK_MS, (key, ttl)
+        elif b":a:" in key:
+            # An abandoned login's mark: as long as its late write could still run.
+            assert ttl <= store.sessions.ABANDONED_MARK_MS + SLACK_MS, (key, ttl)
         elif b":tokens:throttle:" in key:
             scope = key.split(b":throttle:")[1].split(b":")[0].decode()
             window = parse_rate(getattr(token_settings, THROTTLE_SETTINGS[scope]))[1]

@@ -21,14 +21,16 @@ from tokens.store.login_limits import (Budget, Refusal, first_lockout, record_lo
                                        release_login_attempt, reserve_login_attempt)
 from tokens.store.maintenance import PurgeReport, purge, purge_all, session_fingerprints
 from tokens.store.probes import redis_config, redis_replicas, redis_version
-from tokens.store.sessions import (REHASHES_KEPT, Rotation, Session, add_fingerprint,
-                                   create_session, is_active, is_change_retry, list_sessions,
-                                   restart, revoke, revoke_all, rotate)
+from tokens.store.sessions import (REHASHES_KEPT, SESSIONS_PER_SCRIPT, Rotation, Session,
+                                   abandon_session, add_fingerprint, create_session,
+                                   end_sessions, is_active, is_change_retry, list_sessions,
+                                   logout, restart, revoke, revoke_all, rotate)
 
 __all__ = [
-    "KEY_PREFIX", "REHASHES_KEPT", "Budget", "PurgeReport", "Refusal", "Rotation", "Session",
-    "add_fingerprint", "create_session", "first_lockout", "is_active", "is_change_retry",
-    "list_sessions", "purge", "purge_all", "record_login_failure", "redis_config",
+    "KEY_PREFIX", "REHASHES_KEPT", "SESSIONS_PER_SCRIPT", "Budget", "PurgeReport", "Refusal",
+    "Rotation", "Session", "abandon_session", "add_fingerprint", "create_session",
+    "end_sessions", "first_lockout", "is_active", "is_change_retry",
+    "list_sessions", "logout", "purge", "purge_all", "record_login_failure", "redis_config",
     "redis_replicas", "redis_version", "release_login_attempt", "reserve_login_attempt",
     "restart", "revoke", "revoke_all", "rotate", "session_fingerprints",
 ]

@@ -16,7 +16,8 @@ KeyFunc = Callable[[str], str]
 KEY_SHAPE = re.compile(
     rf"{KEY_PREFIX}:\{{(?P<uid>[^}}]+)\}}:(?:s:(?P<sid>[A-Za-z0-9_-]+)|sessions)$"
 )
-REUSE_SHAPE = re.compile(rf"{KEY_PREFIX}:\{{[^}}]+\}}:x:[A-Za-z0-9_-]+$")  # TTL set with it
+# A session's marks (x: ended by a reuse, a: abandoned): each written with its TTL.
+MARK_SHAPE = re.compile(rf"{KEY_PREFIX}:\{{[^}}]+\}}:[xa]:[A-Za-z0-9_-]+$")
 THROTTLE_SHAPE = re.compile(rf"{KEY_PREFIX}:throttle:[a-z_]+:[0-9a-f]{{32}}$")
 
 
@@ -37,6 +38,10 @@ def session_prefix(key: KeyFunc, user_id: str) -> str:
 
 def reuse_key(key: KeyFunc, user_id: str, session_id: str) -> str:
     return key(f"{KEY_PREFIX}:{{{user_id}}}:x:{session_id}")
+
+
+def abandoned_key(key: KeyFunc, user_id: str, session_id: str) -> str:
+    return key(f"{KEY_PREFIX}:{{{user_id}}}:a:{session_id}")
 
 
 def index_key(key: KeyFunc, user_id: str) -> str:

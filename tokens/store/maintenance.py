@@ -8,7 +8,7 @@ from redis import Redis
 from tokens import clock
 from tokens.store import scripts
 from tokens.store.connection import connection, text
-from tokens.store.keys import (KEY_SHAPE, REUSE_SHAPE, THROTTLE_SHAPE, KeyFunc, index_key,
+from tokens.store.keys import (KEY_SHAPE, MARK_SHAPE, THROTTLE_SHAPE, KeyFunc, index_key,
                                pattern, session_key, session_prefix)
 from tokens.store.sessions import accepts_any
 
@@ -88,7 +88,7 @@ def _parse_keys(batch: list[str], report: PurgeReport):
         if match is None:
             # Throttle keys always carry a TTL (set in the same transaction as the write).
             report.unrecognised_keys += not (THROTTLE_SHAPE.search(raw)
-                                             or REUSE_SHAPE.search(raw))
+                                             or MARK_SHAPE.search(raw))
         elif match["sid"]:
             sessions.append((raw, match["uid"], match["sid"]))
         else:

@@ -10,12 +10,17 @@ from typing import Literal
 from tokens.exceptions import ReplicasBehind
 from tokens.store import scripts
 from tokens.store.connection import connection, text, write
-from tokens.store.keys import (index_key, reuse_key, session_and_index, session_key,
-                               session_prefix, throttle_key)
+from tokens.store.keys import (abandoned_key, index_key, reuse_key, session_and_index,
+                               session_key, session_prefix, throttle_key)
 from tokens.store.login_limits import Budget
 
 # How many re-hashes a session that is not used in between may live through.
 REHASHES_KEPT = 8
+# How many sessions one script reads or ends at most: a user with thousands of sessions
+# (successful logins are not limited) must not make one script stall Redis for everyone.
+SESSIONS_PER_SCRIPT = 500
+# How long an abandoned login's mark stops its late write (see lua/abandon.lua).
+ABANDONED_MARK_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,6 @@ class Rotation:
     jti: str = ""
     issued_at_ms: int = 0
     expires_at: int = 0
-    ended: tuple[str, ...] = ()  # the other sessions a password change ended (restart)
 
 
 def create_session(
@@ -70,7 +74,8 @@ def create_session(
     for name, value in fields.items():
         args += [name, value]
     with connection("create") as (conn, key):
-        keys = session_and_index(key, user_id, session_id)
+        keys = [*session_and_index(key, user_id, session_id),
+                abandoned_key(key, user_id, session_id)]
         keys += [throttle_key(key, budget.scope, budget.ident) for budget in release]
         try:
             write(scripts.CREATE, conn, keys=keys, args=args)
@@ -79,6 +84,16 @@ def create_session(
             scripts.REVOKE(keys=keys[:2], args=[session_id, "", session_prefix(key, user_id)],
                            client=conn)
             raise
+
+
+def abandon_session(*, user_id: str, session_id: str) -> bool:
+    """Remove a session whose login answered 503 after its write was sent, and stop that
+    write if it is still to run (see lua/abandon.lua); True if it had been written."""
+    with connection("abandon") as (conn, key):
+        keys = [*session_and_index(key, user_id, session_id),
+                abandoned_key(key, user_id, session_id)]
+        args = [session_id, session_prefix(key, user_id), ABANDONED_MARK_MS]
+        return bool(scripts.ABANDON(keys=keys, args=args, client=conn))
 
 
 def rotate(
@@ -126,13 +141,24 @@ def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: st
             and accepts_any(fp, fpx, (fingerprint, *older_fingerprints)))
 
 
-def revoke(*, user_id: str, session_id: str, generation: int | None = None) -> bool:
-    """End one session (only at `generation`, when given); True if it was live."""
-    args = [session_id, "" if generation is None else generation]
+def revoke(*, user_id: str, session_id: str) -> bool:
+    """End one session; True if it was live."""
     with connection("revoke") as (conn, key):
-        args.append(session_prefix(key, user_id))
+        args = [session_id, "", session_prefix(key, user_id)]
         keys = session_and_index(key, user_id, session_id)
         return write(scripts.REVOKE, conn, keys=keys, args=args, result=bool)
+
+
+def logout(*, user_id: str, session_id: str, jti: str, generation: int, parent: str,
+           now_ms: int, leeway_ms: int) -> Literal["ended", "reused", "gone", "stale"]:
+    """End the session of refresh token `jti` (see lua/logout.lua): 'ended', or 'reused' if
+    the token was spent before the leeway (the session ends all the same, as a reuse)."""
+    args = [session_id, jti, generation, parent, now_ms, leeway_ms]
+    with connection("logout") as (conn, key):
+        args.append(session_prefix(key, user_id))
+        keys = [*session_and_index(key, user_id, session_id),
+                reuse_key(key, user_id, session_id)]
+        return write(scripts.LOGOUT, conn, keys=keys, args=args, result=text)
 
 
 def restart(
@@ -148,17 +174,13 @@ def restart(
     previous_fingerprint: str = "",
 ) -> Rotation:
     """Move a session from `generation` to the next, with `new_jti` as its only current
-    refresh token and the new password's fingerprint, and end the user's other sessions
-    (see lua/restart.lua for a retry with `idempotency_key`, a hash, and
-    `previous_fingerprint`); the Rotation names the other sessions it ended."""
+    refresh token and the new password's fingerprint, so that every other session (born
+    with another) is refused from now on (see lua/restart.lua for a retry with
+    `idempotency_key`, a hash, and `previous_fingerprint`); end_sessions then removes them."""
     with connection("restart") as (conn, key):
-        others = [sid for sid in map(text, conn.smembers(index_key(key, user_id)))
-                  if sid != session_id]
-        keys = session_and_index(key, user_id, session_id) + [
-            session_key(key, user_id, sid) for sid in others]
+        keys = session_and_index(key, user_id, session_id)
         args = [session_id, generation, generation + 1, fingerprint, new_jti, now_ms,
-                idle_seconds, idempotency_key, previous_fingerprint,
-                session_prefix(key, user_id), *others]
+                idle_seconds, idempotency_key, previous_fingerprint]
         return write(scripts.RESTART, conn, keys=keys, args=args, result=_rotation)
 
 
@@ -177,23 +199,57 @@ def add_fingerprint(*, user_id: str, old: str, new: str,
     """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
     the same hash under fallback keys) accept `new` too (a re-hash of the same password);
     returns how many sessions."""
+    args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
+    count = 0
     with connection("rehash") as (conn, key):
-        session_ids = map(text, conn.smembers(index_key(key, user_id)))
-        keys = [session_key(key, user_id, sid) for sid in session_ids]
-        args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
-        return write(scripts.REHASH, conn, keys=keys, args=args, result=int) if keys else 0
+        for session_ids in _index_batches(conn, key, user_id):
+            keys = [session_key(key, user_id, sid) for sid in session_ids]
+            count += write(scripts.REHASH, conn, keys=keys, args=args, result=int)
+    return count
 
 
 def revoke_all(*, user_id: str) -> list[str]:
     """End every session of a user; returns the ids of those that were live."""
-    with connection("revoke_all") as (conn, key):
-        index = index_key(key, user_id)
-        session_ids = [text(sid) for sid in conn.smembers(index)]
-        if not session_ids:
-            return []
-        keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
-        return write(scripts.REVOKE_ALL, conn, keys=keys, args=session_ids,
-                         result=lambda ids: [text(sid) for sid in ids])
+    return end_sessions(user_id=user_id)
+
+
+def end_sessions(*, user_id: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """End the user's sessions, a batch per script (lua/end_sessions.lua): every one, or
+    only those that accept none of the fingerprints `keep` (the password in force); returns
+    the ids of those that were live. With lagging replicas (REPLICA_ACKS), every batch is
+    still done before the ReplicasBehind that carries them all."""
+    ended: list[str] = []
+    behind = False
+    with connection("end_sessions") as (conn, key):
+        index, prefix = index_key(key, user_id), session_prefix(key, user_id)
+        for session_ids in _index_batches(conn, key, user_id):
+            keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
+            args = [prefix, " ".join(keep), *session_ids]
+            try:
+                ended += write(scripts.END_SESSIONS, conn, keys=keys, args=args, result=_texts)
+            except ReplicasBehind as lagging:
+                ended += lagging.result
+                behind = True
+    if behind:
+        raise ReplicasBehind(ended)
+    return ended
+
+
+def _index_batches(conn, key, user_id: str):
+    """The ids a user's index lists, SESSIONS_PER_SCRIPT at a time (SSCAN: no one command
+    reads the whole of a large index)."""
+    batch: list[str] = []
+    for sid in conn.sscan_iter(index_key(key, user_id), count=SESSIONS_PER_SCRIPT):
+        batch.append(text(sid))
+        if len(batch) == SESSIONS_PER_SCRIPT:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _texts(reply: list) -> list[str]:
+    return [text(item) for item in reply]
 
 
 def list_sessions(*, user_id: str, fingerprint: str,
@@ -231,8 +287,8 @@ def _rotation(reply: list) -> Rotation:
     outcome, *rest = (text(item) for item in reply)
     if not rest:
         return Rotation(outcome)
-    successor, issued_at_ms, expires_at, *ended = rest
-    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at), tuple(ended))
+    successor, issued_at_ms, expires_at = rest
+    return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
 
 
 def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:

@@ -5,70 +5,103 @@
 -- The password fingerprint must be the session's (`fp`), or the one of a re-hash of the same
 -- password (`fpx`, see rehash.lua); any other password ends the session.
 -- Outages must not become logouts:
+-- - Times are when the script ran (`ran_at`): a rotation that waited in a stalled Redis
+--   is dated when it really happened, so a keyless retry right after recovery falls inside
+--   the leeway (racing tabs, and any client retrying a 503 without a key).
 -- - A lost reply: the client retries with the same Idempotency-Key, recorded (hashed, bound
---   to the spent jti, `ik`) with the rotation, and with each replay inside the leeway (racing
---   tabs, up to 4); `prev` presented with such a key gets the recorded successor within the
---   retry window. Without a key only the leeway applies, so a thief replaying a spent token
---   (with a key of their own) still ends the session. Every replay records its time and IP.
+--   to the spent jti) with the rotation (`ik`); `prev` presented with that key gets the
+--   recorded successor within the retry window. Replays inside the leeway (racing tabs)
+--   record their keys too (`rk`, at most REPLAY_KEYS_MAX), but each such key is honoured
+--   only once after the leeway: enough for a tab whose reply was lost to retry once, and
+--   no way for a thief who replayed within the leeway to keep drawing fresh tokens for the
+--   whole retry window (its second try is a reuse). Without a key only the leeway applies.
+--   Every replay records its time and IP.
 -- - A lost rotation (a failover, an AOF that lost its last second): the presented token names
 --   the store's current jti as its parent, so the store issued it and lost the write. It is
 --   adopted as current and rotated from. Only this service signs a parent claim.
 -- A reuse leaves a mark (KEYS[3]) for as long as the session would have lived, so that
 -- whoever presents the session's tokens afterwards hears 'reused', not just 'gone'.
--- KEYS: session, index, reuse mark. ARGV: sid, jti, gen, fingerprint, now ms, leeway ms, new jti,
--- idle lifetime s, ip, parent jti ('' if none), idempotency key hash ('' if none), retry
--- window ms, session key prefix, fingerprints under fallback keys (space-separated).
--- Uses: keep_indexed, accepts, unindex.
+-- KEYS: session, index, reuse mark.
+-- Uses: clock, keep_indexed, accepts, unindex, shrink_index.
+local sid, jti, gen, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local sent_ms, leeway_ms, new_jti, idle_s = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7],
+                                           tonumber(ARGV[8])
+local ip, parent, key_hash, retry_window_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
+local prefix, older_fingerprints = ARGV[13], ARGV[14]
+local REPLAY_KEYS_MAX = 4
+
 local f = redis.call('HMGET', KEYS[1], 'cur', 'prev', 'rot', 'gen', 'fp', 'abs', 'exp', 'fpx',
-                     'ik')
-if not f[1] then
+                     'ik', 'rk')
+local cur, prev, rot, abs, exp = f[1], f[2], f[3], f[6], f[7]
+if not cur then
   -- Ended by a reuse: every later presentation hears so (the session's other holder, and
   -- a reuse whose first verdict was lost to a timeout and resent by redis-py).
   if redis.call('EXISTS', KEYS[3]) == 1 then return {'reused_before'} end
   return {'gone'}
 end
-if f[4] ~= ARGV[3] then return {'stale'} end
-if not accepts_any(f[5], f[8], ARGV[4], ARGV[14]) then
-  unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
+if f[4] ~= gen then return {'stale'} end
+if not accepts_any(f[5], f[8], fingerprint, older_fingerprints) then
+  unindex(KEYS[1], KEYS[2], sid)
+  shrink_index(KEYS[2], prefix)
   return {'gone'}
 end
-if f[5] ~= ARGV[4] then
+if f[5] ~= fingerprint then
   -- A re-hash of the password is saved now, or the key has been rotated: the current
   -- fingerprint becomes the session's own (re-stamped).
-  redis.call('HSET', KEYS[1], 'fp', ARGV[4])
+  redis.call('HSET', KEYS[1], 'fp', fingerprint)
   redis.call('HDEL', KEYS[1], 'fpx')
 end
-if f[1] == ARGV[7] then return {'rotated', f[1], f[3], f[7]} end
-local now = tonumber(ARGV[5])
-if ARGV[2] == f[1] or (ARGV[10] ~= '' and ARGV[10] == f[1]) then
-  local exp = math.min(math.floor(now / 1000) + tonumber(ARGV[8]), tonumber(f[6]))
-  local ttl = exp * 1000 - now
+if cur == new_jti then return {'rotated', cur, rot, exp} end
+local now = ran_at(sent_ms)
+if jti == cur or (parent ~= '' and parent == cur) then
+  local new_exp = math.min(math.floor(now / 1000) + idle_s, tonumber(abs))
+  local ttl = new_exp * 1000 - now
   if ttl <= 0 then
-    unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
+    unindex(KEYS[1], KEYS[2], sid)
+    shrink_index(KEYS[2], prefix)
     return {'gone'}
   end
-  local ik = ''
-  if ARGV[11] ~= '' then ik = ARGV[2] .. ':' .. ARGV[11] end
-  redis.call('HSET', KEYS[1], 'cur', ARGV[7], 'prev', ARGV[2], 'rot', ARGV[5],
-             'exp', tostring(exp), 'last', ARGV[5], 'ip', ARGV[9], 'ik', ik, 'chg', '')
+  local own = ''
+  if key_hash ~= '' then own = jti .. ':' .. key_hash end
+  redis.call('HSET', KEYS[1], 'cur', new_jti, 'prev', jti, 'rot', ms_text(now),
+             'exp', tostring(new_exp), 'last', ms_text(now), 'ip', ip, 'ik', own, 'rk', '',
+             'chg', '')
   redis.call('PEXPIRE', KEYS[1], ttl)
-  keep_indexed(KEYS[2], ARGV[1], ttl)
-  return {'rotated', ARGV[7], ARGV[5], tostring(exp)}
+  keep_indexed(KEYS[2], sid, ttl)
+  return {'rotated', new_jti, ms_text(now), tostring(new_exp)}
 end
-if ARGV[2] == f[2] then
-  local age, ik = now - tonumber(f[3]), f[9] or ''
-  local entry = ARGV[2] .. ':' .. ARGV[11]
-  local known = ARGV[11] ~= '' and string.find(' ' .. ik .. ' ', ' ' .. entry .. ' ', 1, true)
-  local leeway = tonumber(ARGV[6])
-  if (known and age <= tonumber(ARGV[12])) or (leeway > 0 and age <= leeway) then
-    if ARGV[11] ~= '' and not known and select(2, string.gsub(ik, '%S+', '')) < 4 then
-      ik = ik .. ' ' .. entry
+if jti == prev then
+  local age = now - tonumber(rot)
+  local entry = jti .. ':' .. key_hash
+  -- The rotation's own key: the first entry (earlier versions appended replays' keys to it).
+  local own = key_hash ~= '' and string.match(f[9] or '', '^%S*') == entry
+  local replays = f[10] or ''
+  local recorded = key_hash ~= '' and
+                   string.find(' ' .. replays .. ' ', ' ' .. entry .. ' ', 1, true) ~= nil
+  local answer = false
+  if leeway_ms > 0 and age <= leeway_ms then
+    answer = true
+    if key_hash ~= '' and not own and not recorded
+        and select(2, string.gsub(replays, '%S+', '')) < REPLAY_KEYS_MAX then
+      replays = (replays == '' and entry) or (replays .. ' ' .. entry)
     end
-    redis.call('HSET', KEYS[1], 'last', ARGV[5], 'ip', ARGV[9], 'ik', ik)
-    return {'replayed', f[1], f[3], f[7]}
+  elseif own and age <= retry_window_ms then
+    answer = true
+  elseif recorded and age <= retry_window_ms then
+    answer = true  -- once: the entry goes
+    local kept = {}
+    for x in string.gmatch(replays, '%S+') do
+      if x ~= entry then kept[#kept + 1] = x end
+    end
+    replays = table.concat(kept, ' ')
+  end
+  if answer then
+    redis.call('HSET', KEYS[1], 'last', ms_text(now), 'ip', ip, 'rk', replays)
+    return {'replayed', cur, rot, exp}
   end
 end
 local left = redis.call('PTTL', KEYS[1])
-unindex(KEYS[1], KEYS[2], ARGV[1], ARGV[13])
+unindex(KEYS[1], KEYS[2], sid)
+shrink_index(KEYS[2], prefix)
 if left > 0 then redis.call('SET', KEYS[3], '1', 'PX', left) end
 return {'reused'}
