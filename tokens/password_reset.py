@@ -36,7 +36,6 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.module_loading import import_string
 
 from tokens import background, login_limits, security_events, services, users
-from tokens.hooks import EndReason
 from tokens.conf import token_settings
 from tokens.exceptions import ResetLinkInvalid
 
@@ -133,8 +132,8 @@ def confirm_reset(*, uid: str, token: str, new_password: str, ip_address: str = 
         security_events.record(kind=security_events.Kind.PASSWORD_CHANGED, user=user,
                                ip_address=ip_address, by="reset link")
         # The new fingerprint already refuses every earlier token; this removes them.
-        transaction.on_commit(lambda: services.revoke_all_sessions(
-            user_id=user.pk, reason=EndReason.PASSWORD_CHANGE), robust=True)
+        transaction.on_commit(lambda: services.end_sessions_of_old_passwords(user=user),
+                              robust=True)
 
 
 def _user_of(uid: str) -> AbstractBaseUser | None:

@@ -90,7 +90,10 @@ def obtain_pair(
 
 def _obtain_pair(request: HttpRequest | None, username: str, password: str, client: ClientInfo
                  ) -> Login:
-    user, hold = _check_login(request, username, password, client)
+    # Active users only, whatever the authentication backends allow (Django's
+    # AllowAllUsersModelBackend lets inactive ones in): refused like a wrong password.
+    user, hold = _check_login(request, username, password, client,
+                              allowed=lambda user: user.is_active)
     session_id = _new_id()
     try:
         jti, now_ms, expires_at = _start_session(user, session_id, client, hold)
@@ -294,7 +297,7 @@ def change_password(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
     if retry and check_old_password(user=user, password=new_password, client=client):
         pair, behind = _restart(user, claims, key)  # stored: the recorded successor
-        _end_other_sessions(user)  # those a first try left, if any
+        end_sessions_of_old_passwords(user=user)  # those a first try left, if any
         _raise_if(behind)
         return pair
     if not check_old_password(user=user, password=old_password, client=client):
@@ -313,13 +316,13 @@ def change_password(
         # (else the user's sessions would hold a password the database does not), and the
         # client's retry with its Idempotency-Key gets the same successor.
         pair, behind = _restart(user, claims, key, previous)
-    _raise_if(_end_other_sessions(user) or behind)
+    _raise_if(end_sessions_of_old_passwords(user=user) or behind)
     return pair
 
 
-def _end_other_sessions(user: AbstractBaseUser) -> ReplicasBehind | None:
-    """Remove the sessions a password change left behind: every session that does not
-    accept the password now stored. They are refused already (their fingerprint is the old
+def end_sessions_of_old_passwords(*, user: AbstractBaseUser) -> ReplicasBehind | None:
+    """Remove the sessions a password change or reset left behind: every session that does
+    not accept the password now stored (a login with the new one meanwhile stays). They are refused already (their fingerprint is the old
     password's), so a store failure here fails nothing: `purge_tokens`, or their first use,
     removes them. A batch at a time, whatever the user's session count."""
     keep = (users.password_fingerprint(user), *users.older_fingerprints(user.password))

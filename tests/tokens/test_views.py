@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from tests.helpers import (
     LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, REFRESH, SESSIONS, assert_error, me, refresh,
+    session_keys,
 )
 from tokens import jwt, services
 
@@ -73,6 +74,15 @@ def test_inactive_user_cannot_log_in(api, make_user):
     make_user(username="bob", is_active=False)
     response = api.post(OBTAIN, {"username": "bob", "password": PASSWORD}, format="json")
     assert_error(response, 401, "invalid_credentials")
+
+
+@override_settings(
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.AllowAllUsersModelBackend"])
+def test_inactive_user_cannot_log_in_whatever_the_backends_allow(api, make_user, redis_conn):
+    make_user(username="bob", is_active=False)
+    response = api.post(OBTAIN, {"username": "bob", "password": PASSWORD}, format="json")
+    assert_error(response, 401, "invalid_credentials")
+    assert session_keys(redis_conn) == []
 
 
 @pytest.mark.parametrize(
