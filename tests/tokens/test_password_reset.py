@@ -181,6 +181,26 @@ def test_nothing_of_the_delivery_runs_before_the_response_is_closed(
     assert [m.to for m in mailoutbox] == [["alice@example.com"]]
 
 
+def test_the_delivery_is_handed_over_only_when_the_server_closes_the_response(people,
+                                                                            mailoutbox):
+    # As a WSGI server does: the body is sent in full, then the response closed. The
+    # background thread is free throughout, so anything handed to it early would be sent.
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    environ = RequestFactory().post(RESET, {"email": "alice@example.com"},
+                                    content_type="application/json").environ
+    started = []
+    response = WSGIHandler()(environ, lambda status, headers: started.append(status))
+    body = b"".join(response)
+    assert started == ["202 Accepted"] and b"reset_requested" in body
+    assert background.wait_idle(10)
+    assert mailoutbox == []  # nothing handed over yet
+    response.close()
+    assert background.wait_idle(10)
+    assert [m.to for m in mailoutbox] == [["alice@example.com"]]
+
+
 def test_a_full_queue_still_answers_202_and_drops_the_email_with_a_warning(
         people, mailoutbox, background_held, caplog):
     for _ in range(background.MAX_QUEUED):
