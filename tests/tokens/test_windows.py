@@ -22,6 +22,7 @@ from tests.helpers import (
 )
 from tokens import background, clock, store, users
 from tokens.clients import DEVICE_COOKIE
+from tokens.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
 from tokens.services import _key_hash
 
@@ -39,6 +40,9 @@ AHEAD_S = 300  # how far ahead of real time the clock stops: longer than any tes
 # Redis counts a TTL down in real time from the write: read back at once, it is short of
 # what was set by the moments in between (milliseconds; this allows for a loaded machine).
 TTL_SLACK = 10 * SECOND
+COOKIE_REFRESH, COOKIE_LOGOUT = "/api/auth/cookie/refresh/", "/api/auth/cookie/logout/"
+APP = {"HTTP_X_REQUESTED_WITH": "app"}
+MODES = ["body", "cookie"]  # the same check behind both kinds of endpoint
 
 
 class FrozenClock:
@@ -73,6 +77,22 @@ def rotate(api, token: str, key: str | None = None, **extra):
     return api.post(REFRESH, {"refresh_token": token}, format="json", **headers, **extra)
 
 
+def present(mode: str, token: str, path: str = "refresh", **extra):
+    """POST refresh token `token` to the refresh (or logout) endpoint of `mode`, from a
+    client of its own: the response, and the successor refresh token it hands out, if any."""
+    client = APIClient()
+    if mode == "body":
+        response = client.post(REFRESH if path == "refresh" else LOGOUT,
+                               {"refresh_token": token}, format="json", **extra)
+        body = response.json() if response.content else {}
+        return response, body.get("refresh_token", "")
+    client.cookies[COOKIE] = token
+    response = client.post(COOKIE_REFRESH if path == "refresh" else COOKIE_LOGOUT,
+                           **APP, **extra)
+    successor = response.cookies[COOKIE].value if COOKIE in response.cookies else ""
+    return response, successor
+
+
 def reuse_marks(redis_conn, token: str) -> list[bytes]:
     return redis_keys(redis_conn, f"*:x:{claims_of(token)['sid']}")
 
@@ -94,36 +114,38 @@ def assert_ttl(redis_conn, token: str, ms: int) -> None:
 
 # --- ROTATION_LEEWAY: racing tabs, on refresh and on logout ---
 
+@pytest.mark.parametrize("mode", MODES)
 def test_a_replay_on_the_leeways_last_millisecond_gets_the_successor_and_one_later_is_reuse(
-        api, user, login, redis_conn, frozen):
+        api, user, login, redis_conn, frozen, mode):
     first = login(user)["refresh_token"]
     successor = rotate(api, first).json()["refresh_token"]
     rotated = session_record(redis_conn, first)
     assert int(rotated["rot"]) == frozen.start_ms  # the app's clock, ahead of Redis's
     frozen.at(LEEWAY)
-    replay = rotate(api, first, REMOTE_ADDR="198.51.100.7")
-    assert replay.status_code == 200 and replay.json()["refresh_token"] == successor
+    replay, again = present(mode, first, REMOTE_ADDR="198.51.100.7")
+    assert replay.status_code == 200 and again == successor
     replayed = session_record(redis_conn, first)
     assert ({k: replayed[k] for k in ("cur", "prev", "rot")}
             == {k: rotated[k] for k in ("cur", "prev", "rot")})
     assert (int(replayed["last"]), replayed["ip"]) == (frozen.start_ms + LEEWAY, "198.51.100.7")
     frozen.at(LEEWAY + 1)
-    assert_error(rotate(api, first), 401, "token_reused")
+    assert_error(present(mode, first)[0], 401, "token_reused")
     assert_ended_by_reuse(redis_conn, user, first)
     assert_error(rotate(api, successor), 401, "token_reused")
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_a_logout_with_the_just_spent_token_is_plain_to_the_leeways_end_and_reuse_after(
-        api, user, login, redis_conn, frozen):
+        api, user, login, redis_conn, frozen, mode):
     inside, outside = (login(user)["refresh_token"] for _ in range(2))
     for token in (inside, outside):
         assert rotate(api, token).status_code == 200
     frozen.at(LEEWAY)
-    assert api.post(LOGOUT, {"refresh_token": inside}, format="json").status_code == 204
+    assert present(mode, inside, "logout")[0].status_code == 204
     assert session_record(redis_conn, inside) == {} and reuse_marks(redis_conn, inside) == []
     assert not SecurityEvent.objects.exists()
     frozen.at(LEEWAY + 1)
-    assert api.post(LOGOUT, {"refresh_token": outside}, format="json").status_code == 204
+    assert present(mode, outside, "logout")[0].status_code == 204
     assert_ended_by_reuse(redis_conn, user, outside)
     (event,) = SecurityEvent.objects.all()
     assert (event.kind, event.session_id) == ("reuse", claims_of(outside)["sid"])
