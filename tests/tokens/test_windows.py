@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
@@ -233,6 +234,23 @@ def test_a_failure_counts_to_its_windows_last_millisecond(user, redis_conn, froz
     frozen.at(LOGIN_WINDOW)
     assert attempt(client, "alice", password=PASSWORD).status_code == 200
     assert redis_conn.zcard(budget) == 0  # the failures left, the right password's hold too
+
+
+def test_over_its_limit_a_budget_has_room_when_enough_failures_have_left(user, frozen):
+    # More failures counted than the limit allows (the limit lowered since; the address's
+    # budget overshot by guesses in flight): room comes when the third newest leaves.
+    for second in range(5):
+        frozen.at(second * SECOND)
+        assert attempt(APIClient(), "alice", ip=f"198.51.100.{second}").status_code == 401
+    with override_settings(TOKENS={"LOGIN_FAILURES_PER_USERNAME": "3/m"}):
+        frozen.at(10 * SECOND)
+        refused = attempt(APIClient(), "alice", password=PASSWORD)
+        assert_error(refused, 429, "throttled")
+        assert refused["Retry-After"] == "52"  # the failure of second 2, a minute on
+        frozen.at(2 * SECOND + LOGIN_WINDOW - 1)
+        assert_error(attempt(APIClient(), "alice", password=PASSWORD), 429, "throttled")
+        frozen.at(2 * SECOND + LOGIN_WINDOW)
+        assert attempt(APIClient(), "alice", password=PASSWORD).status_code == 200
 
 
 # --- Lifetimes: the session's idle and absolute ends, the access token's ---
