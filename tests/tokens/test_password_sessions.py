@@ -284,9 +284,8 @@ def test_a_reset_removes_every_session_and_lists_none_of_them(user, login, redis
 
 
 @pytest.mark.parametrize("count", [3, MANY], ids=["a few", "thousands"])
-def test_a_login_with_the_new_password_around_a_reset_survives_it(user, login, redis_conn,
-                                                                   count, received,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_login_with_the_new_password_around_a_reset_survives_it(
+        user, login, redis_conn, count, received, django_capture_on_commit_callbacks):
     old = login(user)
     add_sessions(user, count - 1)
     with django_capture_on_commit_callbacks(execute=False) as after_commit:
