@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from tests.helpers import (PASSWORD, SESSIONS, assert_error, claims_of, session_record,
                            unreachable_caches)
-from tokens.clients import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
-from tokens.cookies import COOKIE_PATH, PLAIN_COOKIE, SECURE_COOKIE
+from tokens.api.clients import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
+from tokens.api.cookies import COOKIE_PATH, PLAIN_COOKIE, SECURE_COOKIE
 from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db

@@ -19,8 +19,8 @@ from tests.helpers import (
 )
 from tests.tokens.test_many_sessions import MANY, add_sessions
 from tests.tokens.test_signals import received  # noqa: F401 (a fixture: the signals sent)
-from tokens.cookies import COOKIE_PATH
-from tokens.cookies import PLAIN_COOKIE as COOKIE
+from tokens.api.cookies import COOKIE_PATH
+from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db
