@@ -7,7 +7,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, assert_error, claims_of, session_record
-from tokens.cookies import PLAIN_COOKIE as COOKIE
+from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 
 pytestmark = pytest.mark.django_db
 

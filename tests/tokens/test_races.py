@@ -12,8 +12,8 @@ from tests.helpers import (
 )
 from tokens import clock, services, store, users
 from tokens.exceptions import SessionRevoked
-from tokens.services import ClientInfo
 from tokens.store import maintenance
+from tokens.types import ClientInfo
 
 pytestmark = pytest.mark.django_db
 

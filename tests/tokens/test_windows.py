@@ -22,10 +22,10 @@ from tests.helpers import (
     session_keys, session_record,
 )
 from tokens import background, clock, store, users
-from tokens.clients import DEVICE_COOKIE
-from tokens.cookies import PLAIN_COOKIE as COOKIE
+from tokens.api.clients import DEVICE_COOKIE
+from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
-from tokens.services import _key_hash
+from tokens.services.common import key_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +160,7 @@ def test_a_retry_with_the_rotations_key_gets_the_successor_to_the_windows_last_m
     key = str(uuid.uuid4())
     successor = rotate(api, first, key).json()["refresh_token"]
     rotated = session_record(redis_conn, first)
-    assert rotated["ik"] == f"{claims_of(first)['jti']}:{_key_hash(key)}"
+    assert rotated["ik"] == f"{claims_of(first)['jti']}:{key_hash(key)}"
     frozen.at(RETRY_WINDOW)
     retry = rotate(api, first, key)
     assert retry.status_code == 200 and retry.json()["refresh_token"] == successor
@@ -182,7 +182,7 @@ def test_a_key_a_replay_recorded_on_the_leeways_edge_opens_one_retry_to_the_wind
     frozen.at(LEEWAY)  # a racing tab, its reply lost, on the leeway's last millisecond
     for token in (once, late):
         assert rotate(api, token, tab).json()["refresh_token"] == successors[token]
-        recorded = f"{claims_of(token)['jti']}:{_key_hash(tab)}"
+        recorded = f"{claims_of(token)['jti']}:{key_hash(tab)}"
         assert session_record(redis_conn, token)["rk"] == recorded
     frozen.at(RETRY_WINDOW)
     assert rotate(api, once, tab).json()["refresh_token"] == successors[once]
@@ -302,7 +302,7 @@ def test_a_rotation_redis_runs_at_the_absolute_end_ends_the_session(user, login,
                             jti=claims["jti"], generation=claims["gen"],
                             fingerprint=users.password_fingerprint(user), new_jti="next",
                             now_ms=now_ms, idle_seconds=IDLE // 1000, leeway_ms=LEEWAY,
-                            ip_address="")
+                            ip_address="").result
 
     rotation = run(inside, end_ms - 1)
     assert (rotation.outcome, rotation.expires_at) == ("rotated", end_ms // 1000)
