@@ -10,7 +10,7 @@ import uuid
 import pytest
 import redis
 
-from tests.helpers import (OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, claims_of,
+from tests.helpers import (NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, claims_of,
                            session_record)
 from tests.system.conftest import call, session_count, start_project, wait_for
 
@@ -152,7 +152,7 @@ def test_a_password_change_whose_reply_was_lost_is_retried_not_a_logout():
     try:
         api = project.start_api()
         pair, other = api.login(), api.login()
-        body = {"old_password": PASSWORD, "new_password": "a much better passphrase 42"}
+        body = {"old_password": PASSWORD, "new_password": NEW_PASSWORD}
         key = {"Idempotency-Key": str(uuid.uuid4())}
         with pytest.raises(TimeoutError):
             call(api.base, "POST", PASSWORD_URL, body, token=pair["access_token"], timeout=0.2,

@@ -8,9 +8,10 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of, session_record,
+    LOGOUT, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of,
+    session_record,
 )
-from tests.system.conftest import NEW_PASSWORD, every_store_endpoint, session_count, wait_for
+from tests.system.conftest import every_store_endpoint, session_count, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 

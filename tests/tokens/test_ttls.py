@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, redis_keys, refresh, session_keys,
+    LOGOUT, LOGOUT_ALL, OBTAIN, SESSIONS, change_password, redis_keys, refresh, session_keys,
 )
 from tokens import clock, jwt, store
 from tokens.conf import parse_rate, token_settings
@@ -17,7 +17,6 @@ pytestmark = pytest.mark.django_db
 # Redis counts down in real time and the app computes TTLs from its own clock: both tick
 # together, so they agree to within the milliseconds between a write and this check.
 SLACK_MS = 1000
-NEW = "a much better passphrase 42"
 THROTTLE_SETTINGS = {"username": "LOGIN_FAILURES_PER_USERNAME", "ip": "LOGIN_FAILURES_PER_IP",
                      "device": "LOGIN_FAILURES_PER_DEVICE",
                      "reset_email": "PASSWORD_RESETS_PER_EMAIL",
@@ -133,8 +132,7 @@ def test_every_key_has_a_ttl_no_longer_than_what_it_protects_after_every_operati
     check_every_key(redis_conn)
     moving_clock.at(days=12)
     second = refresh(api, second["refresh_token"]).json()
-    response = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
-                        format="json", **bearer(second))
+    response = change_password(api, second["access_token"])
     assert response.status_code == 200
     check_every_key(redis_conn)
     assert api.post(LOGOUT_ALL, **bearer(response.json())).status_code == 204
@@ -154,8 +152,7 @@ def test_no_session_outlives_its_absolute_lifetime(api, user, login, redis_conn,
             assert redis_conn.pttl(key) <= absolute_ms - clock.now_ms() + SLACK_MS, days
     moving_clock.at(limit - 0.0005)
     # A password change near the limit starts a new generation, not a new lifetime.
-    response = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
-                        format="json", **bearer(pair))
+    response = change_password(api, pair["access_token"])
     assert response.status_code == 200
     for key in check_every_key(redis_conn, index_fits=True):
         assert redis_conn.pttl(key) <= absolute_ms - clock.now_ms() + SLACK_MS
