@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
-                           assert_error, caches_at, me, session_keys)
+from tests.helpers import (LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, REFRESH,
+                           assert_error, caches_at, change_password, me, session_keys)
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
@@ -145,13 +145,11 @@ def test_a_password_change_a_replica_did_not_acknowledge_is_retried_to_the_same_
     _, replica = pair
     tokens = login(user)
     other = login(user)
-    body = {"old_password": PASSWORD, "new_password": "a new and long passphrase 42"}
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}",
-            "HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+    key = str(uuid.uuid4())
     with paused(replica):
-        assert_error(api.post(PASSWORD_URL, body, format="json", **auth), 503,
+        assert_error(change_password(api, tokens["access_token"], key), 503,
                      "token_store_unavailable")
-    retry = api.post(PASSWORD_URL, body, format="json", **auth)
+    retry = change_password(api, tokens["access_token"], key)
     assert retry.status_code == 200, retry.content
     assert me(api, retry.json()["access_token"]).status_code == 200
     assert_error(me(api, other["access_token"]), 401, "session_revoked")
@@ -232,16 +230,13 @@ def test_a_password_change_the_replica_did_not_acknowledge_is_committed_not_half
     _, replica = pair
     tokens = login(user)
     other = login(user)
-    new = "a new and long passphrase 43"
     with paused(replica):
-        assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": new},
-                              format="json",
-                              HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"),
-                     503, "token_store_unavailable")
+        assert_error(change_password(api, tokens["access_token"]), 503,
+                     "token_store_unavailable")
     user.refresh_from_db()
-    assert user.check_password(new)
+    assert user.check_password(NEW_PASSWORD)
     assert_error(me(api, other["access_token"]), 401, "session_revoked")
-    assert api.post(OBTAIN, {"username": user.username, "password": new},
+    assert api.post(OBTAIN, {"username": user.username, "password": NEW_PASSWORD},
                     format="json").status_code == 200
 
 
@@ -261,7 +256,7 @@ def test_a_logout_everywhere_the_replica_did_not_acknowledge_is_recorded(
 
 
 def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
-        admin_client, api, user, login, primary_conn, pair):
+        superuser_client, api, user, login, primary_conn, pair):
     from django.contrib.messages import get_messages
 
     from tokens.admin.sessions import REPLICAS_BEHIND
@@ -269,7 +264,7 @@ def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
     _, replica = pair
     tokens = login(user)
     with paused(replica):
-        response = admin_client.post(f"/admin/accounts/user/{user.pk}/sessions/revoke-all/",
-                                     {"post": "yes"})
+        response = superuser_client.post(f"/admin/accounts/user/{user.pk}/sessions/revoke-all/",
+                                         {"post": "yes"})
     assert [str(m) for m in get_messages(response.wsgi_request)] == [REPLICAS_BEHIND]
     assert_error(me(api, tokens["access_token"]), 401, "session_revoked")
