@@ -3,12 +3,12 @@ falls behind turns writes into 503s, and the client's retry of the same request,
 replica is back, gets the same session going: nothing lost, no one logged out."""
 
 import signal
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
@@ -16,30 +16,32 @@ from django.test import override_settings
 from tests.helpers import (LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, REFRESH,
                            assert_error, caches_at, change_password, me, session_keys)
 from tests.servers import RedisServer
+from tests.system.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
-# Shorter than the tests' socket timeout (0.5 s, tokens.E013), long enough for a replica in
-# step on a busy 2-core machine.
+# How long a write waits for a replica that lags (`paused`): shorter than the tests' socket
+# timeout (0.5 s, tokens.E013), so that each such test waits no longer than it must.
 ACKS = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=300)}
+# How long one waits for a replica in step, which acknowledges within moments but on a busy
+# 2-core machine may be kept off the CPU for longer than ACKS' wait; the primary's socket
+# timeout is longer still (tokens.E013).
+IN_STEP = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(seconds=5)}
+IN_STEP_SOCKET_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
 def pair():
     """A primary and one replica of it, the replica in sync."""
-    primary = RedisServer.start()
+    # The replica's first sync at once, not after Redis's default 5 s wait for others.
+    primary = RedisServer.start("--repl-diskless-sync-delay", "0")
     replica = None
     try:
         replica = RedisServer.start("--replicaof", "127.0.0.1", str(primary.port))
         conn = redis.Redis(port=primary.port)
-        for _ in range(200):
-            if conn.info("replication").get("connected_slaves") == 1 and \
-                    redis.Redis(port=replica.port).info("replication")[
-                        "master_link_status"] == "up":
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("the replica did not sync")
+        wait_for(lambda: conn.info("replication").get("connected_slaves") == 1
+                 and redis.Redis(port=replica.port).info("replication")[
+                     "master_link_status"] == "up")
         # In step: a write is acknowledged (a replica that has just synced may not be yet).
         for _ in range(50):
             conn.set("in-step", 1)
@@ -59,22 +61,29 @@ def primary_conn(pair):
     primary, replica = pair
     conn = redis.Redis(port=primary.port)
     conn.flushdb()
-    with override_settings(CACHES=caches_at(primary.url), TOKENS=ACKS):
+    caches = caches_at(primary.url)
+    caches["default"]["OPTIONS"]["SOCKET_TIMEOUT"] = IN_STEP_SOCKET_TIMEOUT
+    with override_settings(CACHES=caches, TOKENS=IN_STEP):
         yield conn
     replica.process.send_signal(signal.SIGCONT)  # should a test fail while it is paused
 
 
 class paused:
-    """The replica stopped (SIGSTOP): it stays connected but acknowledges nothing."""
+    """The replica stopped (SIGSTOP): it stays connected but acknowledges nothing; a write
+    waits ACKS' short while for it."""
 
     def __init__(self, replica: RedisServer):
         self.replica = replica
+        self.short_wait = None
 
     def __enter__(self):
+        self.short_wait = override_settings(TOKENS={**settings.TOKENS, **ACKS})
+        self.short_wait.enable()
         self.replica.process.send_signal(signal.SIGSTOP)
 
     def __exit__(self, *exc):
         self.replica.process.send_signal(signal.SIGCONT)
+        self.short_wait.disable()
         primary_port = int(self.replica.args[self.replica.args.index("--replicaof") + 2])
         conn = redis.Redis(port=primary_port)
         # Bounded: until the replica has caught up with everything the primary wrote.
