@@ -36,11 +36,13 @@ def me(api, access):
 
 
 def change_password(api, access: str, key: str | None = None, *, old: str = PASSWORD,
-                    new: str = NEW_PASSWORD):
-    """POST a password change with an access token (and an Idempotency-Key, if given)."""
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
-    return api.post(PASSWORD_URL, {"old_password": old, "new_password": new}, format="json",
-                    HTTP_AUTHORIZATION=f"Bearer {access}", **headers)
+                    new: str = NEW_PASSWORD, url: str = PASSWORD_URL, **extra):
+    """POST a password change (to the body-mode endpoint unless `url` says) with an access
+    token, and an Idempotency-Key if given."""
+    if key is not None:
+        extra["HTTP_IDEMPOTENCY_KEY"] = key
+    return api.post(url, {"old_password": old, "new_password": new}, format="json",
+                    HTTP_AUTHORIZATION=f"Bearer {access}", **extra)
 
 
 def assert_error(response, status, code):
