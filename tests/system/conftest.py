@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, claims_of,
-    session_keys,
+    LOGOUT, LOGOUT_ALL, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS,
+    claims_of, session_keys,
 )
 from tests.servers import RedisServer, free_port
 
@@ -206,9 +206,6 @@ def wait_for(condition, seconds: float = 10) -> None:
 def session_count(conn: redis.Redis, token: str) -> int:
     """How many sessions the user of a token has in the store."""
     return len(session_keys(conn, claims_of(token)["sub"]))
-
-
-NEW_PASSWORD = "a much better passphrase 42"
 
 
 def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) -> dict:

@@ -8,10 +8,11 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of, session_record,
+    LOGOUT, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of,
+    session_record,
 )
-from tests.system.conftest import (NEW_PASSWORD, call, every_store_endpoint, session_count,
-                                   store_requests, wait_for)
+from tests.system.conftest import (call, every_store_endpoint, session_count, store_requests,
+                                   wait_for)
 
 pytestmark = pytest.mark.timeout(300)
 
