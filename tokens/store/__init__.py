@@ -29,22 +29,24 @@ from tokens.store.keys import KEY_PREFIX
 from tokens.store.maintenance import PurgeReport, purge, purge_all, session_fingerprints
 from tokens.store.probes import redis_config, redis_replicas, redis_version
 from tokens.store.sessions import (
-                                       REHASHES_KEPT,
-                                       SESSIONS_PER_SCRIPT,
-                                       Rotation,
-                                       Session,
-                                       abandon_session,
-                                       add_fingerprint,
-                                       create_session,
-                                       end_sessions,
-                                       is_active,
-                                       is_change_retry,
-                                       list_sessions,
-                                       logout,
-                                       restart,
-                                       revoke,
-                                       revoke_all,
-                                       rotate,
+    Rotation,
+    abandon_session,
+    create_session,
+    is_active,
+    is_change_retry,
+    logout,
+    restart,
+    revoke,
+    rotate,
+)
+from tokens.store.user_sessions import (
+    REHASHES_KEPT,
+    SESSIONS_PER_SCRIPT,
+    Session,
+    add_fingerprint,
+    end_sessions,
+    list_sessions,
+    revoke_all,
 )
 
 __all__ = [

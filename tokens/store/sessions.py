@@ -1,10 +1,16 @@
-"""Sessions: one login, one family of refresh tokens, as a Redis hash; each user has a set
-of their session ids (the index), so that listing or ending one user's sessions costs in
-proportion to that user's sessions. The atomic rules are the Lua scripts in `lua/`."""
+"""One session: one login, one family of refresh tokens, as a Redis hash, listed in its
+user's index (a set of session ids). The atomic rules are the Lua scripts in `lua/`.
+
+The hash's fields, written by the scripts (short, as Redis keeps them in every session):
+`uid` user id, `gen` generation (moved on by a password change), `fp` fingerprint of the
+password hash it was born with, `fpx` fingerprints of re-hashes of that password, `cur`
+current refresh token id, `prev` the one spent before it, `rot` when `cur` was issued (ms),
+`exp` and `abs` its idle and absolute ends (s), `created` and `last` (ms), `ua` and `ip`
+of the last client, `ik` the rotation's Idempotency-Key (hash, bound to `prev`), `rk` the
+keys racing tabs' replays recorded, `chg` the password change's retry mark."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Literal
 
 from tokens.store import scripts
@@ -12,7 +18,6 @@ from tokens.store.budgets import Budget
 from tokens.store.connection import Written, connection, text, write
 from tokens.store.keys import (
     abandoned_key,
-    index_key,
     reuse_key,
     session_and_index,
     session_key,
@@ -20,27 +25,9 @@ from tokens.store.keys import (
     throttle_key,
 )
 
-# How many re-hashes a session that is not used in between may live through.
-REHASHES_KEPT = 8
-# How many sessions one script reads or ends at most: a user with thousands of sessions
-# (successful logins are not limited) must not make one script stall Redis for everyone.
-SESSIONS_PER_SCRIPT = 500
+
 # How long an abandoned login's mark stops its late write (see lua/abandon.lua).
 ABANDONED_MARK_MS = 60_000
-
-
-@dataclass(frozen=True)
-class Session:
-    """A live session as stored."""
-
-    id: str
-    user_id: str
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-    absolute_expires_at: datetime
-    user_agent: str
-    ip_address: str
 
 
 @dataclass(frozen=True)
@@ -186,85 +173,6 @@ def is_change_retry(*, user_id: str, session_id: str, generation: int, idempoten
             and text(mark) == f"{generation}:{idempotency_key}")
 
 
-def add_fingerprint(*, user_id: str, old: str, new: str,
-                    older_fingerprints: tuple[str, ...] = ()) -> Written[int]:
-    """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
-    the same hash under fallback keys) accept `new` too (a re-hash of the same password);
-    how many sessions."""
-    args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
-    count, acknowledged = 0, True
-    with connection("rehash") as (conn, key):
-        for session_ids in _index_batches(conn, key, user_id):
-            keys = [session_key(key, user_id, sid) for sid in session_ids]
-            written = write(scripts.REHASH, conn, keys=keys, args=args, result=int)
-            count, acknowledged = count + written.result, acknowledged and written.acknowledged
-    return Written(count, acknowledged)
-
-
-def revoke_all(*, user_id: str) -> Written[list[str]]:
-    """End every session of a user; returns the ids of those that were live."""
-    return end_sessions(user_id=user_id)
-
-
-def end_sessions(*, user_id: str, keep: tuple[str, ...] = ()) -> Written[list[str]]:
-    """End the user's sessions, a batch per script (lua/end_sessions.lua): every one, or
-    only those that accept none of the fingerprints `keep` (the password in force); the
-    ids of those that were live."""
-    ended: list[str] = []
-    acknowledged = True
-    with connection("end_sessions") as (conn, key):
-        index, prefix = index_key(key, user_id), session_prefix(key, user_id)
-        for session_ids in _index_batches(conn, key, user_id):
-            keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
-            args = [prefix, " ".join(keep), *session_ids]
-            written = write(scripts.END_SESSIONS, conn, keys=keys, args=args, result=_texts)
-            ended += written.result
-            acknowledged = acknowledged and written.acknowledged
-    return Written(ended, acknowledged)
-
-
-def _index_batches(conn, key, user_id: str):
-    """The ids a user's index lists, SESSIONS_PER_SCRIPT at a time (SSCAN: no one command
-    reads the whole of a large index)."""
-    batch: list[str] = []
-    for sid in conn.sscan_iter(index_key(key, user_id), count=SESSIONS_PER_SCRIPT):
-        batch.append(text(sid))
-        if len(batch) == SESSIONS_PER_SCRIPT:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _texts(reply: list) -> list[str]:
-    return [text(item) for item in reply]
-
-
-def list_sessions(*, user_id: str, fingerprint: str,
-                  older_fingerprints: tuple[str, ...] = ()) -> list[Session]:
-    """The user's live sessions, newest first; drops index entries whose session is gone."""
-    with connection("list") as (conn, key):
-        index = index_key(key, user_id)
-        session_ids = [text(sid) for sid in conn.smembers(index)]
-        if not session_ids:
-            return []
-        pipe = conn.pipeline(transaction=False)
-        for sid in session_ids:
-            pipe.hgetall(session_key(key, user_id, sid))
-        records = dict(zip(session_ids, pipe.execute()))
-        stale = [sid for sid, record in records.items() if not record]
-        if stale:
-            conn.srem(index, *stale)
-    sessions = [
-        _session(sid, user_id, record)
-        for sid, record in records.items()
-        # A session from before the last password change is dead (refused on use).
-        if record and accepts_any(record[b"fp"], record.get(b"fpx"),
-                                  (fingerprint, *older_fingerprints))
-    ]
-    return sorted(sessions, key=lambda s: s.created_at, reverse=True)
-
-
 def accepts_any(fp: bytes | None, fpx: bytes | None, fingerprints: tuple[str, ...]) -> bool:
     """Whether a session accepts any of `fingerprints` (see lua/lib/accepts.lua)."""
     known = {text(fp), *text(fpx).split()} - {""}
@@ -277,20 +185,3 @@ def _rotation(reply: list) -> Rotation:
         return Rotation(outcome)
     successor, issued_at_ms, expires_at = rest
     return Rotation(outcome, successor, int(issued_at_ms), int(expires_at))
-
-
-def _session(session_id: str, user_id: str, record: dict[bytes, bytes]) -> Session:
-    return Session(
-        id=session_id,
-        user_id=user_id,
-        created_at=_datetime(int(record[b"created"]) / 1000),
-        last_used_at=_datetime(int(record[b"last"]) / 1000),
-        expires_at=_datetime(int(record[b"exp"])),
-        absolute_expires_at=_datetime(int(record[b"abs"])),
-        user_agent=text(record[b"ua"]),
-        ip_address=text(record[b"ip"]),
-    )
-
-
-def _datetime(epoch_seconds: float) -> datetime:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
