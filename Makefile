@@ -120,6 +120,7 @@ superuser: install migrate
 
 # The tests start (and stop) their own redis-server on a free loopback port.
 test: install redis-server chromium postgresql package-venv
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # The app installed from its wheel into a project made by `django-admin startproject`, on

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 from django.utils.crypto import salted_hmac
 
-from tokens.keys import keyset
-from tokens.exceptions import TokenInvalid, UserInactive
+from tokens.exceptions import PasswordRejected, TokenInvalid, UserInactive
+from tokens.signing_keys import keyset
 
 
 def password_fingerprint(user: AbstractBaseUser) -> str:
@@ -145,10 +145,10 @@ def user_by_id(user_id: str) -> AbstractBaseUser | None:
 
 
 def set_new_password(user: AbstractBaseUser, password: str) -> None:
-    """Set `password` on `user` (unsaved) if AUTH_PASSWORD_VALIDATORS accept it; else a
-    ValidationError on `new_password`, and the user is untouched."""
+    """Set `password` on `user` (unsaved) if AUTH_PASSWORD_VALIDATORS accept it; else
+    PasswordRejected, and the user is untouched."""
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationError({"new_password": exc.messages}) from None
+        raise PasswordRejected(exc.messages) from None
     user.set_password(password)

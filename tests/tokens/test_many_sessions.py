@@ -11,7 +11,7 @@ from django.contrib.auth.hashers import make_password
 from tests.helpers import (LOGOUT_ALL, PASSWORD_URL, SESSIONS, add_sessions, index_keys,
                            index_members, session_keys)
 from tokens import services, store
-from tokens.hooks import EndReason
+from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from tests.helpers import (
     me, refresh, run_together, session_keys, unreachable_caches,
 )
 from tokens import jwt, services, store, users
-from tokens.hooks import EndReason
+from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 

@@ -272,7 +272,7 @@ def test_a_change_whose_database_write_rolled_back_is_made_again(api, user, logi
     from django.contrib.auth.hashers import make_password
 
     from tokens import clock, store, users
-    from tokens.services import _key_hash
+    from tokens.services.common import key_hash as _key_hash
 
     pair, other = login(user), login(user)
     claims = claims_of(pair["access_token"])

@@ -9,10 +9,17 @@ from typing import Literal
 
 from tokens.exceptions import ReplicasBehind
 from tokens.store import scripts
+from tokens.store.budgets import Budget
 from tokens.store.connection import connection, text, write
-from tokens.store.keys import (abandoned_key, index_key, reuse_key, session_and_index,
-                               session_key, session_prefix, throttle_key)
-from tokens.store.login_limits import Budget
+from tokens.store.keys import (
+    abandoned_key,
+    index_key,
+    reuse_key,
+    session_and_index,
+    session_key,
+    session_prefix,
+    throttle_key,
+)
 
 # How many re-hashes a session that is not used in between may live through.
 REHASHES_KEPT = 8
