@@ -1,8 +1,8 @@
 import unicodedata
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from tokens.api.schema import OpenApiTypes, extend_schema_field
 
 
 class UsernameField(serializers.CharField):

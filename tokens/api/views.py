@@ -1,12 +1,5 @@
 """Thin views: validate the body, call one service, shape the response."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -20,6 +13,13 @@ from tokens.api.clients import (
     client_info,
     idempotency_key,
     set_device_cookie,
+)
+from tokens.api.schema import (
+    OpenApiParameter,
+    OpenApiResponse,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_view,
 )
 from tokens.api.serializers import (
     CookiePairSerializer,
