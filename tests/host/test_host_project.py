@@ -8,9 +8,11 @@ import re
 import urllib.parse
 from datetime import datetime
 
+import jwt as pyjwt
 import pytest
 
 from tests.host.conftest import ADMIN, NEW_PASSWORD, PASSWORD, Client, Host, Reply
+from tokens.conf import derived_key
 
 pytestmark = pytest.mark.timeout(600)  # the first test of a host also builds it
 
@@ -49,6 +51,14 @@ def refresh(client: Client, token: str) -> Reply:
 
 def me(client: Client, access: str) -> Reply:
     return client.call("GET", ME, token=access)
+
+
+def forged(host: Host, token: str, **claims) -> str:
+    """The token re-signed with the host's own key and key id: only these claims differ."""
+    header = pyjwt.get_unverified_header(token)
+    payload = {**pyjwt.decode(token, options={"verify_signature": False}), **claims}
+    key = derived_key(host.env["HOST_SECRET_KEY"])
+    return pyjwt.encode(payload, key, algorithm=header["alg"], headers=header)
 
 
 def admin_session(host: Host) -> Client:
@@ -105,6 +115,7 @@ def test_login_refresh_and_reuse(host):
     assert set(reply.body) == {"access_token", "refresh_token", "token_type", "expires_in",
                                "refresh_expires_in"}
     assert "no-store" in reply.headers["Cache-Control"]
+    assert reply.raw.startswith(b'{"access_token":"')  # compact, whatever COMPACT_JSON says
     pair = reply.body
     successor = refresh(client, pair["refresh_token"])
     assert successor.status == 200, successor
@@ -132,6 +143,19 @@ def test_me_answers_to_the_bearer_token(host):
     assert_error(client.call("GET", ME), 401, "not_authenticated")
 
 
+def test_a_signed_token_for_a_user_id_beyond_the_pk_column_is_invalid(host):
+    # The MTI host's pk is its link to the parent's row: checked against the parent's id
+    # column (AutoField), or SQLite's driver overflows on 25 digits (a 500).
+    client = host.client()
+    pair = pair_of(client, host, "alice")
+    for sub in ("9" * 25, str(2**31), str(2**63)):
+        assert_error(me(client, forged(host, pair["access_token"], sub=sub)), 401,
+                     "token_invalid")
+        assert_error(refresh(client, forged(host, pair["refresh_token"], sub=sub)), 401,
+                     "token_invalid")
+    assert me(client, pair["access_token"]).status == 200
+
+
 @pytest.mark.parametrize("path", [ME, SESSIONS, LOGOUT_ALL, PASSWORD_URL])
 def test_the_hosts_django_session_is_no_credential_for_the_app(host, path):
     # Logged in to the host's admin, a browser carries Django's session cookie everywhere:
@@ -150,9 +174,10 @@ def test_sessions_list_and_delete(host):
     assert reply.status == 200, reply
     sessions = reply.body
     assert len(sessions) == 2 and [s["current"] for s in sessions].count(True) == 1
-    for session in sessions:  # ISO 8601 whatever the host's DATETIME_FORMAT
-        datetime.fromisoformat(session["created_at"])
-        datetime.fromisoformat(session["expires_at"])
+    for session in sessions:  # ISO 8601 in UTC, whatever the host's DATETIME_FORMAT, TIME_ZONE
+        for name in ("created_at", "last_used_at", "expires_at"):
+            assert session[name].endswith("Z"), session
+            datetime.fromisoformat(session[name])
     other = next(s["id"] for s in sessions if not s["current"])
     assert client.call("DELETE", f"{SESSIONS}{other}/", token=first["access_token"]).status == 204
     assert_error(me(client, second["access_token"]), 401, "session_revoked")

@@ -8,6 +8,7 @@ from datetime import timedelta  # noqa: E402
 DEBUG = False
 SECRET_KEY = os.environ["HOST_SECRET_KEY"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+TIME_ZONE = "Europe/Paris"
 
 INSTALLED_APPS += ["rest_framework", "tokens", "people"]  # noqa: F821
 INSTALLED_APPS += os.environ.get("HOST_EXTRA_APPS", "").split()  # noqa: F821
@@ -48,6 +49,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": "5/hour"},
     "DATETIME_FORMAT": "%d/%m/%Y %H:%M",
+    "COMPACT_JSON": False,
+    "UNICODE_JSON": False,
     "EXCEPTION_HANDLER": "people.views.host_exception_handler",
 }
 if "drf_spectacular" in INSTALLED_APPS:  # noqa: F821

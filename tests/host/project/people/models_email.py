@@ -5,7 +5,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
-from tokens.models import SessionsSurviveRehash
+from tokens.base_user import SessionsSurviveRehash
 
 
 class UserManager(BaseUserManager):

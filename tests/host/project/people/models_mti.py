@@ -4,7 +4,7 @@ and the link to Person's row, which holds everything AbstractUser defines."""
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
-from tokens.models import SessionsSurviveRehash
+from tokens.base_user import SessionsSurviveRehash
 
 
 class Person(AbstractUser):
