@@ -109,20 +109,23 @@ def wheel(dist) -> Path:
 
 
 @pytest.fixture(scope="session")
-def host_python(wheel, tmp_path_factory):
+def host_python(wheel):
     """The interpreter of a fresh virtualenv holding the wheel (with these extras), its
-    dependencies as pip resolves them today, and psycopg; one per set of extras."""
+    dependencies as pip resolves them today, and psycopg; one per set of extras, removed
+    when the tests end."""
+    base = Path(tempfile.mkdtemp(prefix="tokens-host-venvs-"))
 
     @functools.cache
     def make(extras: str) -> Path:
-        venv = tmp_path_factory.mktemp(f"host-venv-{extras.replace(',', '-') or 'plain'}")
+        venv = base / (extras.replace(",", "-") or "plain")
         run([sys.executable, "-m", "venv", venv])
         python = venv / "bin" / "python"
         requirement = f"{wheel}[{extras}]" if extras else str(wheel)
         run([python, "-m", "pip", "install", "--quiet", requirement, "psycopg[binary]"])
         return python
 
-    return make
+    yield make
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
