@@ -80,13 +80,8 @@ class StoreUnavailable(TokenServiceError):
 
 
 class ReplicasBehind(StoreUnavailable):
-    """Fewer replicas than TOKENS["REPLICA_ACKS"] acknowledged a write in time: the write
-    stands on the primary (`result`: what the store call would have returned), so whatever
-    follows it is done before the 503, and the client's retry finds it."""
-
-    def __init__(self, result: object = None):
-        super().__init__()
-        self.result = result
+    """Fewer replicas than TOKENS["REPLICA_ACKS"] acknowledged a write in time: it stands on
+    the primary, what follows it was done, and the client's retry finds it."""
 
 
 class StoreMisconfigured(StoreUnavailable):

@@ -336,8 +336,8 @@ def test_a_reuse_whose_verdict_was_lost_is_still_reuse_when_resent(api, user, lo
         from tokens import users
 
         args["fingerprint"] = users.password_fingerprint(user)
-        assert store.rotate(**args).outcome == "reused"
-        assert store.rotate(**args).outcome == "reused_before"
+        assert store.rotate(**args).result.outcome == "reused"
+        assert store.rotate(**args).result.outcome == "reused_before"
         assert_error(rotate(api, first), 401, "token_reused")
 
 

@@ -3,20 +3,17 @@ security events), and the replica-lag outcome of a store write."""
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from tokens import clock, jwt, metrics, signals, users
+from tokens import clock, jwt, metrics, signals, store, users
 from tokens.conf import token_settings
 from tokens.exceptions import ReplicasBehind
 from tokens.services import security_events
 from tokens.services.security_events import Kind
 from tokens.types import ClientInfo, EndReason, TokenPair
 
-T = TypeVar("T")
 
 FIRST_GENERATION = 1
 
@@ -68,19 +65,12 @@ def issue_pair(
     )
 
 
-def stood(call: Callable[[], T]) -> tuple[T, ReplicasBehind | None]:
-    """A store write's result, also when its replicas lag (TOKENS["REPLICA_ACKS"]): it stood
-    on the primary, so what follows it (signals, events, the database) is done before the
-    503 that _raise_if raises."""
-    try:
-        return call(), None
-    except ReplicasBehind as behind:
-        return behind.result, behind
-
-
-def raise_if(behind: ReplicasBehind | None) -> None:
-    if behind is not None:
-        raise behind
+def acknowledged(*writes: store.Written) -> None:
+    """Answer 503 (ReplicasBehind) unless the replicas TOKENS["REPLICA_ACKS"] asks for hold
+    every one of `writes`. Called last: each write stands on the primary, so what follows
+    it (signals, events, the database) is done first, and the client's retry finds it."""
+    if not all(written.acknowledged for written in writes):
+        raise ReplicasBehind()
 
 
 def leeway_ms() -> int:

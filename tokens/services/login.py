@@ -16,7 +16,7 @@ from tokens.exceptions import (
     TokenServiceError,
 )
 from tokens.services import login_limits, security_events
-from tokens.services.common import FIRST_GENERATION, issue_pair, new_id, seconds
+from tokens.services.common import FIRST_GENERATION, acknowledged, issue_pair, new_id, seconds
 from tokens.services.security_events import Kind
 from tokens.text import printable
 from tokens.types import ClientInfo, Login
@@ -71,7 +71,7 @@ def _start_session(user: AbstractBaseUser, session_id: str, client: ClientInfo,
     now_s = now_ms // 1000
     absolute_expires_at = now_s + seconds(token_settings.SESSION_MAX_LIFETIME)
     expires_at = min(now_s + seconds(token_settings.REFRESH_TOKEN_LIFETIME), absolute_expires_at)
-    store.create_session(
+    written = store.create_session(
         user_id=str(user.pk),
         session_id=session_id,
         jti=jti,
@@ -85,6 +85,10 @@ def _start_session(user: AbstractBaseUser, session_id: str, client: ClientInfo,
         release=hold.budgets if hold else (),
         attempt=hold.attempt if hold else "",
     )
+    if not written.acknowledged:
+        # A 503 follows: no one will ever hold its tokens, so it is not listed for weeks.
+        store.revoke(user_id=str(user.pk), session_id=session_id)
+        acknowledged(written)
     return jti, now_ms, expires_at
 
 

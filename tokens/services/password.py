@@ -6,15 +6,14 @@ from django.db import transaction
 
 from tokens import clock, jwt, store, users
 from tokens.conf import token_settings
-from tokens.exceptions import ReplicasBehind, SessionRevoked, WrongPassword
+from tokens.exceptions import SessionRevoked, WrongPassword
 from tokens.services import security_events
 from tokens.services.common import (
+    acknowledged,
     issue_pair,
     key_hash,
     new_id,
-    raise_if,
     seconds,
-    stood,
 )
 from tokens.services.login import password_matches
 from tokens.services.security_events import Kind
@@ -35,9 +34,9 @@ def change_password(
     retry = bool(key) and store.is_change_retry(
         user_id=claims.sub, session_id=claims.sid, generation=claims.gen, idempotency_key=key)
     if retry and password_matches(user=user, password=new_password, client=client):
-        pair, behind = _restart(user, claims, key)  # stored: the recorded successor
+        pair, written = _restart(user, claims, key)  # stored: the recorded successor
         end_sessions_of_old_passwords(user=user)  # those a first try left, if any
-        raise_if(behind)
+        acknowledged(written)
         return pair
     if not password_matches(user=user, password=old_password, client=client):
         raise WrongPassword()
@@ -54,14 +53,17 @@ def change_password(
         # Replicas lagging: the change stands on the primary, so it is committed here too
         # (else the user's sessions would hold a password the database does not), and the
         # client's retry with its Idempotency-Key gets the same successor.
-        pair, behind = _restart(user, claims, key, previous)
-    raise_if(end_sessions_of_old_passwords(user=user) or behind)
+        pair, written = _restart(user, claims, key, previous)
+    # The others are refused already, by their fingerprint: only the caller's session waits
+    # for the replicas.
+    end_sessions_of_old_passwords(user=user)
+    acknowledged(written)
     return pair
 
 
 def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str = ""
-             ) -> tuple[TokenPair, ReplicasBehind | None]:
-    rotation, behind = stood(lambda: store.restart(
+             ) -> tuple[TokenPair, store.Written[store.Rotation]]:
+    written = store.restart(
         user_id=claims.sub,
         session_id=claims.sid,
         generation=claims.gen,
@@ -71,16 +73,17 @@ def _restart(user: AbstractBaseUser, claims: jwt.Claims, key: str, previous: str
         idle_seconds=seconds(token_settings.REFRESH_TOKEN_LIFETIME),
         idempotency_key=key,
         previous_fingerprint=previous,
-    ))
+    )
+    rotation = written.result
     if rotation.outcome not in ("rotated", "retried"):
         raise SessionRevoked()
     return issue_pair(claims.sub, claims.sid, claims.gen + 1, rotation.jti, rotation.issued_at_ms,
-                 rotation.expires_at), behind
+                      rotation.expires_at), written
 
 
 def keep_sessions_through_rehash(*, user_id: object, old_hash: str, new_hash: str) -> None:
     """The same password is about to be stored under a new hash (Django's re-hash on login):
     the user's sessions accept the new hash as they did the old; raises StoreUnavailable."""
-    store.add_fingerprint(user_id=str(user_id), old=users.fingerprint(old_hash),
-                          new=users.fingerprint(new_hash),
-                          older_fingerprints=users.older_fingerprints(old_hash))
+    acknowledged(store.add_fingerprint(user_id=str(user_id), old=users.fingerprint(old_hash),
+                                       new=users.fingerprint(new_hash),
+                                       older_fingerprints=users.older_fingerprints(old_hash)))

@@ -7,14 +7,13 @@ from tokens.conf import token_settings
 from tokens.exceptions import SessionRevoked, TokenReused, TokenServiceError
 from tokens.services import security_events
 from tokens.services.common import (
+    acknowledged,
     announce_ended,
     issue_pair,
     key_hash,
     leeway_ms,
     new_id,
-    raise_if,
     seconds,
-    stood,
 )
 from tokens.services.security_events import Kind
 from tokens.services.sessions import ending_sessions_of_inactive_user
@@ -29,7 +28,14 @@ def rotate_refresh(
     """Spend a refresh token for a new pair; a replay after the leeway ends the session,
     unless it is a retry carrying the Idempotency-Key of the rotation it repeats."""
     try:
-        claims, rotation = _spend(refresh_token, client, idempotency_key)
+        claims, written = _spend(refresh_token, client, idempotency_key)
+        rotation = written.result
+        if rotation.outcome == "rotated":
+            # A new successor waits for the replicas (the client's retry gets it, replayed).
+            # Anything else is answered: a replay or retry hands out a successor already
+            # issued, and a reuse must be reported now; a 503 would leave keyless clients
+            # only the leeway to retry in.
+            acknowledged(written)
     except TokenServiceError as exc:
         metrics.refresh(metrics.REFRESH_CODES.get(exc.code, "invalid"))
         raise
@@ -47,7 +53,7 @@ def rotate_refresh(
 
 
 def _spend(refresh_token: str, client: ClientInfo, idempotency_key: str | None
-           ) -> tuple[jwt.Claims, store.Rotation]:
+           ) -> tuple[jwt.Claims, store.Written[store.Rotation]]:
     claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     with ending_sessions_of_inactive_user(claims.sub):
         password = users.active_password(claims.sub)
@@ -88,11 +94,11 @@ def logout(*, refresh_token: str, client: ClientInfo) -> None:
         claims = jwt.decode(refresh_token, typ=jwt.REFRESH)
     except TokenServiceError:
         return  # no validity oracle: the caller learns nothing about the string
-    outcome, behind = stood(lambda: store.logout(
+    written = store.logout(
         user_id=claims.sub, session_id=claims.sid, jti=claims.jti, generation=claims.gen,
-        parent=claims.par, now_ms=clock.now_ms(), leeway_ms=leeway_ms()))
-    if outcome == "reused":
+        parent=claims.par, now_ms=clock.now_ms(), leeway_ms=leeway_ms())
+    if written.result == "reused":
         _reuse_detected(claims, client)
-    elif outcome == "ended":
+    elif written.result == "ended":
         announce_ended(claims.sub, [claims.sid], EndReason.LOGOUT)
-    raise_if(behind)
+    acknowledged(written)

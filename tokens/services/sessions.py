@@ -8,17 +8,15 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from tokens import store, users
 from tokens.exceptions import (
-    ReplicasBehind,
     SessionNotFound,
     StoreUnavailable,
     UserInactive,
 )
 from tokens.services.common import (
+    acknowledged,
     EVENT_OF_REASON,
     announce_ended,
-    raise_if,
     record_revocation,
-    stood,
 )
 from tokens.types import ClientInfo, EndReason
 
@@ -36,13 +34,14 @@ def end_session(*, user: AbstractBaseUser, session_id: str, reason: EndReason,
     """End one of the user's sessions if it is live (True if it was), for `reason`, done
     `by` an admin or a command. Idempotent: ending an ended session, or another user's,
     changes nothing."""
-    live, behind = stood(lambda: store.revoke(user_id=str(user.pk), session_id=session_id))
+    written = store.revoke(user_id=str(user.pk), session_id=session_id)
+    live = written.result
     if live and reason in EVENT_OF_REASON:
         record_revocation(user.pk, reason, by, None, sessions_ended=1, user=user,
                            session_id=session_id)
     if live:
         announce_ended(user.pk, [session_id], reason)
-    raise_if(behind)
+    acknowledged(written)
     return live
 
 
@@ -57,28 +56,30 @@ def revoke_all_sessions(*, user_id: object, reason: EndReason, by: str = "",
                         client: ClientInfo | None = None) -> int:
     """End every session of a user (API, admin, commands, lifecycle hooks), for `reason`,
     done `by` an admin or a command; returns the count."""
-    ended, behind = stood(lambda: store.revoke_all(user_id=str(user_id)))
+    written = store.revoke_all(user_id=str(user_id))
+    ended = written.result
     if ended and reason in EVENT_OF_REASON:
         record_revocation(user_id, reason, by, client, sessions_ended=len(ended))
     announce_ended(user_id, ended, reason)
-    raise_if(behind)
+    acknowledged(written)
     return len(ended)
 
 
-def end_sessions_of_old_passwords(*, user: AbstractBaseUser) -> ReplicasBehind | None:
+def end_sessions_of_old_passwords(*, user: AbstractBaseUser) -> store.Written[list[str]]:
     """Remove the sessions a password change or reset left behind: every session that does
-    not accept the password now stored (a login with the new one meanwhile stays). They are refused already (their fingerprint is the old
-    password's), so a store failure here fails nothing: `purge_tokens`, or their first use,
-    removes them. A batch at a time, whatever the user's session count."""
+    not accept the password now stored (a login with the new one meanwhile stays), a batch
+    at a time, whatever the user's session count. They are refused already (their
+    fingerprint is the old password's), so a store failure here fails nothing:
+    `purge_tokens`, or their first use, removes them."""
     keep = (users.password_fingerprint(user), *users.older_fingerprints(user.password))
     try:
-        ended, behind = stood(lambda: store.end_sessions(user_id=str(user.pk), keep=keep))
+        written = store.end_sessions(user_id=str(user.pk), keep=keep)
     except StoreUnavailable:
         logger.warning("Password changed (user=%s); its other sessions, refused already, "
                        "are left for purge_tokens: the token store failed.", user.pk)
-        return None
-    announce_ended(user.pk, ended, EndReason.PASSWORD_CHANGE)
-    return behind
+        return store.Written([])
+    announce_ended(user.pk, written.result, EndReason.PASSWORD_CHANGE)
+    return written
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from tokens.store.budgets import (
                                        release_login_attempt,
                                        reserve_login_attempt,
 )
+from tokens.store.connection import Written
 from tokens.store.keys import KEY_PREFIX
 from tokens.store.maintenance import PurgeReport, purge, purge_all, session_fingerprints
 from tokens.store.probes import redis_config, redis_replicas, redis_version
@@ -52,5 +53,5 @@ __all__ = [
     "end_sessions", "first_lockout", "is_active", "is_change_retry",
     "list_sessions", "logout", "purge", "purge_all", "record_login_failure", "redis_config",
     "redis_replicas", "redis_version", "release_login_attempt", "reserve_login_attempt",
-    "restart", "revoke", "revoke_all", "rotate", "session_fingerprints",
+    "restart", "revoke", "revoke_all", "rotate", "session_fingerprints", "Written",
 ]
