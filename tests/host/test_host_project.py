@@ -266,6 +266,18 @@ def test_jwks(host):
     assert reply.headers["Cache-Control"] == "public, max-age=300"
 
 
+def test_the_apps_routes_at_the_sites_root(host):
+    client = host.client()
+    jwks = client.call("GET", "/.well-known/jwks.json")
+    assert jwks.status == 200 and jwks.body == {"keys": []}, jwks
+    metrics = client.call("GET", "/metrics")  # this host lets 127.0.0.1 scrape
+    if "metrics" in host.variant.extras:
+        assert metrics.status == 200 and b"tokens_logins_total" in metrics.raw, metrics
+    else:  # no prometheus-client: nothing counted, nothing served
+        assert_error(metrics, 404, "not_found")
+    assert client.call("GET", "/demo/").status == 404  # neither DEBUG nor DEMO_PAGE
+
+
 def test_the_admin_shows_a_users_sessions(host):
     client = host.client()
     pair_of(client, host, "bob")

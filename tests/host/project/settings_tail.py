@@ -34,6 +34,7 @@ if os.environ.get("HOST_TOKEN_CACHE") == "locmem":
 TOKENS = {
     "CACHE_ALIAS": "tokens",
     "ROTATION_LEEWAY": timedelta(0),  # any replay of a spent refresh token is reuse
+    "METRICS_ALLOWED_IPS": ["127.0.0.1"],
     "PASSWORD_RESET_URL": "https://app.example.test/reset#{uid}/{token}",
 }
 

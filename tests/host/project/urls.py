@@ -9,6 +9,7 @@ from people.views import WhoAmI
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("tokens.urls")),
+    path("", include("tokens.site_urls")),
     path("whoami/", WhoAmI.as_view()),
 ]
 
