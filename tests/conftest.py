@@ -89,6 +89,20 @@ def user(make_user):
 
 
 @pytest.fixture
+def root(make_user):
+    """A superuser."""
+    return make_user(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def superuser_client(client, root):
+    """Django's test client logged in as `root` (not pytest-django's `admin_client`, whose
+    superuser is another)."""
+    client.force_login(root)
+    return client
+
+
+@pytest.fixture
 def login(api):
     """POST the credentials to the obtain endpoint; returns the token pair."""
 

@@ -17,6 +17,7 @@ from django.db import connection
 from tests.servers import refused_port
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a much better passphrase 42"  # what a password change or reset sets
 OBTAIN = "/api/auth/token/"
 REFRESH = "/api/auth/token/refresh/"
 LOGOUT = "/api/auth/logout/"
@@ -32,6 +33,16 @@ def refresh(api, token):
 
 def me(api, access):
     return api.get(ME, HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+def change_password(api, access: str, key: str | None = None, *, old: str = PASSWORD,
+                    new: str = NEW_PASSWORD, url: str = PASSWORD_URL, **extra):
+    """POST a password change (to the body-mode endpoint unless `url` says) with an access
+    token, and an Idempotency-Key if given."""
+    if key is not None:
+        extra["HTTP_IDEMPOTENCY_KEY"] = key
+    return api.post(url, {"old_password": old, "new_password": new}, format="json",
+                    HTTP_AUTHORIZATION=f"Bearer {access}", **extra)
 
 
 def assert_error(response, status, code):
@@ -87,16 +98,16 @@ def index_members(conn, user_id: int | str | None = None) -> set[bytes]:
     return {sid for key in index_keys(conn, user_id) for sid in conn.smembers(key)}
 
 
-def stored_hash(conn, key: bytes) -> dict[str, str]:
-    """A Redis hash (a session's cur, prev, gen, ik...) as text; {} if the key is gone."""
-    return {k.decode(): v.decode() for k, v in conn.hgetall(key).items()}
-
-
-def session_record(conn, token: str) -> dict[str, str]:
-    """The stored session of a token, as text; {} if the store has none."""
-    payload = claims_of(token)
-    keys = session_keys(conn, payload["sub"], payload["sid"])
-    return stored_hash(conn, keys[0]) if keys else {}
+def session_record(conn, token: str | None = None) -> dict[str, str]:
+    """The stored session (cur, prev, gen, ik...) of a token, or the only one in the store
+    when no token is given, as text; {} if there is none."""
+    if token is None:
+        keys = session_keys(conn)
+        assert len(keys) <= 1, keys
+    else:
+        payload = claims_of(token)
+        keys = session_keys(conn, payload["sub"], payload["sid"])
+    return {k.decode(): v.decode() for k, v in conn.hgetall(keys[0]).items()} if keys else {}
 
 
 def run_together(call: Callable, args: Iterable, *, timeout: float = 30) -> list:

@@ -10,13 +10,12 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests.helpers import (
-    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, unreachable_caches,
+    LOGOUT, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS,
+    unreachable_caches,
 )
 from tokens.conf import token_settings
 
 pytestmark = pytest.mark.django_db
-
-NEW_PASSWORD = "another long passphrase 77"
 
 
 def test_no_secret_reaches_the_logs(api, client, user, login, caplog):

@@ -1,5 +1,6 @@
 """config.settings: environment-driven, safe by default, and extensible with `import *`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,49 @@ def test_smtp_and_a_reset_url_from_the_environment_pass_and_a_relative_url_is_re
     assert good.returncode == 0 and "tokens." not in good.stderr, good.stderr
     relative = run_check(DJANGO_PASSWORD_RESET_URL="/reset/{uid}/{token}", **smtp)
     assert relative.returncode != 0 and "tokens.E020" in relative.stderr
+
+
+# Preflights, and a request's answer (a 400: no store needed), as each origin sees them.
+CORS_PROBE = """
+import json
+import django
+django.setup()
+from django.test import Client
+HEADERS = "authorization,content-type,idempotency-key,x-requested-with"
+seen = {}
+for origin in ("https://app.example.com", "https://other.example.com", "https://evil.example"):
+    client = Client(HTTP_ORIGIN=origin)
+    preflight = client.options("/api/auth/cookie/refresh/",
+                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+                               HTTP_ACCESS_CONTROL_REQUEST_HEADERS=HEADERS)
+    answer = client.post("/api/auth/token/", {}, content_type="application/json")
+    seen[origin] = [{k.lower(): v for k, v in r.headers.items()
+                     if k.lower().startswith("access-control-")}
+                    for r in (preflight, answer)] + [answer.status_code]
+print(json.dumps(seen))
+"""
+
+
+def test_listed_origins_may_send_the_apis_headers_and_read_retry_after_and_no_other_may(
+        tmp_path):
+    result = run_python(CORS_PROBE, DJANGO_SECRET_KEY="x" * 50,
+                        DJANGO_ALLOWED_HOSTS="testserver",
+                        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                        DJANGO_CORS_ALLOWED_ORIGINS=(
+                            "https://app.example.com , https://other.example.com"))
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    for origin in ("https://app.example.com", "https://other.example.com"):
+        preflight, answer, status = seen[origin]
+        assert status == 400
+        for headers in (preflight, answer):
+            assert headers["access-control-allow-origin"] == origin
+            assert headers["access-control-allow-credentials"] == "true"
+        allowed = {name.strip().lower() for name in
+                   preflight["access-control-allow-headers"].split(",")}
+        assert allowed == {"authorization", "content-type", "idempotency-key", "x-requested-with"}
+        assert "POST" in preflight["access-control-allow-methods"]
+        exposed = {name.strip().lower() for name in
+                   answer["access-control-expose-headers"].split(",")}
+        assert exposed == {"retry-after"}
+    assert seen["https://evil.example"] == [{}, {}, 400]

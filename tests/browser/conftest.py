@@ -1,16 +1,22 @@
 """Real Chromium (Debian's /usr/bin/chromium, never a browser Playwright downloads) against
 real gunicorn and redis-server processes: the demo page and tokens/static/tokens/client.js.
 
-Requests are counted on the server, from gunicorn's access log (config/gunicorn.conf.py)."""
+Requests are counted on the server, from gunicorn's access log (config/gunicorn.conf.py),
+which has a request's line only once the response is sent: a page may see an answer before
+its line is there, so a count waits for it (`wait_for_requests`). When a request was sent
+or answered, as against the last line logged, is seen in the browser (`traffic`)."""
 
 import re
 import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.helpers import PASSWORD
-from tests.system.conftest import ROOT, start_project
+from tests.system.conftest import ROOT, start_project, wait_for
 
 ACCESS_SECONDS = 4  # the servers' access lifetime: the client refreshes every 2 s
 REFRESH_PATH = "/api/auth/cookie/refresh/"
@@ -59,6 +65,32 @@ def requests_to(api, path: str, status: int | None = None, method: str = "[A-Z]+
     pattern = re.compile(rf'"{method} {re.escape(path)} HTTP/[\d.]+" (\d+) ')
     return sum(1 for m in pattern.finditer(api.log.read_text())
                if status is None or int(m.group(1)) == status)
+
+
+def wait_for_requests(api, path: str, count: int, status: int | None = None,
+                      method: str = "[A-Z]+") -> None:
+    """Wait (10 s at most) until the server has logged `count` requests for `path` (as
+    `requests_to` counts them), then check that it logged no more."""
+    wait_for(lambda: requests_to(api, path, status, method) >= count)
+    assert requests_to(api, path, status, method) == count
+
+
+@dataclass
+class Traffic:
+    """The requests the browser sent and the answers it received, by path, in every tab of
+    one context, as Playwright reports them (while a Playwright call runs)."""
+
+    sent: Counter = field(default_factory=Counter)
+    answered: Counter = field(default_factory=Counter)
+
+
+@pytest.fixture
+def traffic(context) -> Traffic:
+    seen = Traffic()
+    context.on("request", lambda request: seen.sent.update([urlsplit(request.url).path]))
+    context.on("requestfinished",
+               lambda request: seen.answered.update([urlsplit(request.url).path]))
+    return seen
 
 
 def open_demo(context, api):

@@ -8,9 +8,9 @@ import pytest
 
 from tests.browser.conftest import (
     GUNICORN_CONFIG, REFRESH_PATH, log_in, open_demo, requests_to, session_id,
+    wait_for_requests,
 )
 from tests.helpers import PASSWORD
-from tests.system.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,7 +91,7 @@ def still_logged_in(context, api) -> str:
     refreshed = requests_to(api, REFRESH_PATH, status=200)
     page = open_demo(context, api)
     page.wait_for_function("auth.state.status === 'logged-in'")
-    wait_for(lambda: requests_to(api, REFRESH_PATH, status=200) == refreshed + 1)
+    wait_for_requests(api, REFRESH_PATH, refreshed + 1, status=200)
     return session_id(page)
 
 
@@ -108,7 +108,7 @@ def test_a_page_on_another_site_can_neither_refresh_nor_log_out_through_the_cook
         # and the script sees a network error, not a status.
         assert site.evaluate("(path) => call(path)", path) == {"error": "TypeError"}
         # gunicorn logs a request after answering it: wait for the preflight's line.
-        wait_for(lambda: requests_to(api, path, method="OPTIONS") == 1)
+        wait_for_requests(api, path, 1, method="OPTIONS")
         assert requests_to(api, path, method="POST") == posts[path]
     for form, path in (("#refresh", REFRESH_PATH), ("#logout", LOGOUT_PATH)):
         # A cross-site form is sent (a top-level navigation needs no preflight), without the
@@ -117,7 +117,7 @@ def test_a_page_on_another_site_can_neither_refresh_nor_log_out_through_the_cook
         with site.expect_response(f"{api.base}{path}") as reply:
             site.click(f"{form} button")
         assert (reply.value.status, reply.value.json()["code"]) == (403, "csrf_failed")
-        wait_for(lambda: requests_to(api, path, method="POST") == posts[path] + 1)
+        wait_for_requests(api, path, posts[path] + 1, method="POST")
     assert the_cookie(context) == cookie  # neither rotated nor expired
     assert still_logged_in(context, api) == session
 

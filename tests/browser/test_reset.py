@@ -8,13 +8,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import GUNICORN_CONFIG, open_demo, requests_to
+from tests.browser.conftest import GUNICORN_CONFIG, open_demo, wait_for_requests
+from tests.helpers import NEW_PASSWORD
 from tests.smtp import SmtpSink
 from tests.system.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(120)
 
-NEW = "a much better passphrase 42"
 RESET_URL = "https://app.example.test/demo/#reset={uid}/{token}"  # opened on the test server
 
 
@@ -56,7 +56,7 @@ def test_the_demo_page_sets_a_new_password_from_the_links_fragment(context, rese
     page.click("#reset-form button")
     page.wait_for_function("document.getElementById('reset-result').textContent !== ''")
     assert page.text_content("#reset-result").startswith("refused: invalid (")
-    page.fill("#reset-form input[name=new_password]", NEW)
+    page.fill("#reset-form input[name=new_password]", NEW_PASSWORD)
     page.click("#reset-form button")
     page.wait_for_function("document.getElementById('reset-result').textContent"
                            ".startsWith('password set')")
@@ -65,9 +65,9 @@ def test_the_demo_page_sets_a_new_password_from_the_links_fragment(context, rese
         page.screenshot(path=str(ROOT / "var" / "demo-reset.png"), full_page=True)
 
     page.fill("#login input[name=username]", "alice")
-    page.fill("#login input[name=password]", NEW)
+    page.fill("#login input[name=password]", NEW_PASSWORD)
     page.click("#login button")
     page.wait_for_function("auth.state.status === 'logged-in'")
-    assert requests_to(reset_api, "/api/auth/password/reset/confirm/", 204, "POST") == 1
-    assert requests_to(reset_api, "/demo/", 200, "GET") == 2
+    wait_for_requests(reset_api, "/api/auth/password/reset/confirm/", 1, 204, "POST")
+    wait_for_requests(reset_api, "/demo/", 2, 200, "GET")
     assert token not in reset_api.log.read_text()

@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT, LOGOUT_ALL, ME, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, claims_of,
-    session_keys,
+    LOGOUT, LOGOUT_ALL, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS,
+    claims_of, session_keys,
 )
 from tests.servers import RedisServer, free_port
 
@@ -208,14 +208,23 @@ def session_count(conn: redis.Redis, token: str) -> int:
     return len(session_keys(conn, claims_of(token)["sub"]))
 
 
-NEW_PASSWORD = "a much better passphrase 42"
-
-
 def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) -> dict:
     """The (status, code) of one request to each endpoint that reaches the token store, made
     with alice's password and the tokens of `pair` (hers); those that end sessions last."""
+    requests = store_requests(pair)
+    with ThreadPoolExecutor(max_workers=len(requests) if parallel else 1) as pool:
+        replies = pool.map(lambda args: api.call(*args), requests.values())
+        # The sessions' list carries no code.
+        return {name: (r.status, r.code if isinstance(r.body, dict) else None)
+                for name, r in zip(requests, replies)}
+
+
+def store_requests(pair: dict) -> dict:
+    """(method, path, body, token) of one request to each endpoint that reaches the token
+    store, by name, with alice's password and the tokens of `pair`; those that end sessions
+    last."""
     refresh, access = pair["refresh_token"], pair["access_token"]
-    requests = {
+    return {
         "login": ("POST", OBTAIN, {"username": "alice", "password": PASSWORD}, None),
         "refresh": ("POST", REFRESH, {"refresh_token": refresh}, None),
         "me": ("GET", ME, None, access),
@@ -226,8 +235,3 @@ def every_store_endpoint(api: ApiServer, pair: dict, *, parallel: bool = False) 
         "logout": ("POST", LOGOUT, {"refresh_token": refresh}, None),
         "logout-all": ("POST", LOGOUT_ALL, None, access),
     }
-    with ThreadPoolExecutor(max_workers=len(requests) if parallel else 1) as pool:
-        replies = pool.map(lambda args: api.call(*args), requests.values())
-        # The sessions' list carries no code.
-        return {name: (r.status, r.code if isinstance(r.body, dict) else None)
-                for name, r in zip(requests, replies)}

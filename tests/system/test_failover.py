@@ -65,6 +65,14 @@ def stopped(clients: list[threading.Thread]) -> bool:
     return not all(client.is_alive() for client in clients)
 
 
+def each_refreshed(replies: list["Answer"], since: float, times: int = 1) -> bool:
+    """Whether every client's refresh has succeeded `times` times, among requests sent after
+    `since`."""
+    done = Counter(r.client for r in replies
+                   if r.sent > since and r.path == REFRESH and r.status == 200)
+    return all(done[client] >= times for client in range(CLIENTS))
+
+
 def info(server: RedisServer) -> dict:
     try:
         return redis.Redis(port=server.port, socket_timeout=2).info("replication")
@@ -133,7 +141,8 @@ def test_a_sentinel_failover_under_load_logs_no_one_out(cluster):
     for client in clients:
         client.start()
     try:
-        time.sleep(2)
+        # Under load: every client has refreshed a few times before the primary goes.
+        wait_for(lambda: stopped(clients) or each_refreshed(replies, 0, times=3))
         killed = time.monotonic()
         project.redis.kill()
         # Sentinel promotes the replica; every client is answered again afterwards.
@@ -151,7 +160,8 @@ def test_a_sentinel_failover_under_load_logs_no_one_out(cluster):
                  and info(project.redis).get("master_link_status") == "up"
                  or stopped(clients), seconds=20)
         rejoined = time.monotonic()
-        time.sleep(1)
+        # And every client refreshed since, the old primary a replica again.
+        wait_for(lambda: stopped(clients) or each_refreshed(replies, rejoined))
     finally:
         stop.set()
         for client in clients:

@@ -3,10 +3,12 @@ refreshing and calling `me` on whichever server answers: no one is logged out.""
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 
 from tests.helpers import ME
+from tests.system.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -20,6 +22,8 @@ class Clients(threading.Thread):
     def __init__(self, servers: list, pairs: list[dict]) -> None:
         super().__init__(daemon=True)
         self.servers, self.pairs, self.replies = servers, pairs, []
+        self.issuers = [None] * len(pairs)  # the server that issued each session's tokens
+        self.answers = Counter()  # refreshes answered, by server (its id)
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -31,8 +35,9 @@ class Clients(threading.Thread):
                 try:
                     reply = server.refresh(self.pairs[index]["refresh_token"])
                     self.replies.append(reply)
+                    self.answers[id(server)] += 1
                     if reply.status == 200:
-                        self.pairs[index] = reply.body
+                        self.pairs[index], self.issuers[index] = reply.body, server
                         self.replies.append(server.call("GET", ME,
                                                         token=reply.body["access_token"]))
                     break
@@ -49,16 +54,20 @@ def test_a_rolling_secret_key_rotation_logs_no_one_out(project):
 
     def restart(position: int, key: str, fallbacks: str) -> None:
         servers[position].stop()
-        servers[position] = project.start_api(DJANGO_SECRET_KEY=key,
-                                              DJANGO_SECRET_KEY_FALLBACKS=fallbacks)
-        time.sleep(0.5)  # some traffic on the new configuration
+        server = project.start_api(DJANGO_SECRET_KEY=key, DJANGO_SECRET_KEY_FALLBACKS=fallbacks)
+        servers[position] = server
+        # Some traffic on the new configuration: a few refreshes of each session it serves.
+        wait_for(lambda: clients.answers[id(server)] >= 2 * len(clients.pairs), seconds=30)
 
     try:
         for position in (1, 0):  # 1. the new key verifies everywhere before it signs
             restart(position, OLD, NEW)
         for position in (1, 0):  # 2. the new key signs, the old one verifies
             restart(position, NEW, OLD)
-        time.sleep(1)  # every session has refreshed under the new key
+        # Every session has refreshed under the new key: its tokens come from one of the
+        # servers that sign with it.
+        wait_for(lambda: all(any(issuer is server for server in servers)
+                             for issuer in clients.issuers), seconds=30)
         for position in (1, 0):  # 3. the old key retired (after REFRESH_TOKEN_LIFETIME)
             restart(position, NEW, "")
     finally:

@@ -8,9 +8,11 @@ import pytest
 import redis
 
 from tests.helpers import (
-    LOGOUT, ME, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of, session_record,
+    LOGOUT, ME, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, claims_of,
+    session_record,
 )
-from tests.system.conftest import NEW_PASSWORD, every_store_endpoint, session_count, wait_for
+from tests.system.conftest import (call, every_store_endpoint, session_count, store_requests,
+                                   wait_for)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -168,6 +170,32 @@ def test_redis_that_hangs_answers_503_on_every_endpoint_then_service_resumes(pro
     fresh = api.login()
     assert api.call("GET", ME, token=fresh["access_token"]).status == 200
     assert api.refresh(fresh["refresh_token"]).status == 200
+
+
+# "A hung Redis fails a request in about a second (a login in two)": a bound on the contract
+# (the store's socket timeouts, one retry), with room for a loaded machine, not a speed test.
+HUNG_CEILING = 3  # seconds
+
+
+def test_a_hung_redis_fails_each_request_within_seconds(project):
+    api = project.start_api(workers=1)
+    pair = api.login()
+    answers = {}
+    project.redis.process.send_signal(signal.SIGSTOP)
+    try:
+        for name, request in store_requests(pair).items():
+            started = time.monotonic()
+            # The client waits far longer than the bound: the server must give up by itself.
+            reply = call(api.base, *request, timeout=60)
+            answers[name] = (reply.status, reply.code, time.monotonic() - started)
+    finally:
+        project.redis.process.send_signal(signal.SIGCONT)
+    assert {name: answer[:2] for name, answer in answers.items()} == dict.fromkeys(
+        answers, UNAVAILABLE)
+    late = {name: round(answer[2], 2) for name, answer in answers.items()
+            if answer[2] > HUNG_CEILING}
+    assert late == {}, f"503s later than {HUNG_CEILING} s"
+    assert api.call("GET", ME, token=api.login()["access_token"]).status == 200
 
 
 def race(servers, token: str, requests: int = 16) -> list:

@@ -11,16 +11,10 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.helpers import PASSWORD, SESSIONS, assert_error, me, refresh, unreachable_caches
+from tests.helpers import (NEW_PASSWORD, PASSWORD, SESSIONS, assert_error, me, refresh,
+                           unreachable_caches)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, make_user):
-    admin = make_user(username="root", is_staff=True, is_superuser=True)
-    client.force_login(admin)
-    return client
 
 
 def change_url(user):
@@ -51,34 +45,34 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def test_change_page_links_to_the_sessions_page_with_their_count(admin_client, user, login):
+def test_change_page_links_to_the_sessions_page_with_their_count(superuser_client, user, login):
     login(user)
     login(user)
-    html = admin_client.get(change_url(user)).content.decode()
+    html = superuser_client.get(change_url(user)).content.decode()
     assert f'<a href="{sessions_url(user)}">Sessions (2)</a>' in html
 
 
-def test_change_page_links_to_the_users_security_events(admin_client, user, make_user, login):
+def test_change_page_links_to_the_users_security_events(superuser_client, user, make_user, login):
     other = make_user(username="bob")
     with override_settings(TOKENS={"ROTATION_LEEWAY": timedelta(0)}):
         for someone in (user, other):  # a reuse each: one security event each
             spent = login(someone)["refresh_token"]
             for _ in range(2):
                 refresh(APIClient(), spent)
-    html = admin_client.get(change_url(user)).content.decode()
+    html = superuser_client.get(change_url(user)).content.decode()
     tools = html[html.index('class="object-tools"'):]
     link = re.search(r'<a href="([^"]+)">Security events</a>', tools[:tools.index("</ul>")])
     assert link is not None
-    events = admin_client.get(link[1].replace("&amp;", "&"))
+    events = superuser_client.get(link[1].replace("&amp;", "&"))
     assert events.status_code == 200
     assert [event.user_id for event in events.context["cl"].result_list] == [user.pk]
 
 
-def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_client, api, user,
+def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(superuser_client, api, user,
                                                                       login):
     pair = login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.9.8.7")
     target = current_session_id(api, pair)
-    page = admin_client.get(sessions_url(user))
+    page = superuser_client.get(sessions_url(user))
     assert page.status_code == 200
     html = page.content.decode()
     assert "Firefox/140" in html and "10.9.8.7" in html
@@ -92,25 +86,26 @@ def test_sessions_page_lists_live_sessions_with_short_ids_and_seconds(admin_clie
     assert revoke_all_url(user) in html
 
 
-def test_a_hostile_user_agent_is_shown_escaped(admin_client, user, make_user, login):
+def test_a_hostile_user_agent_is_shown_escaped(superuser_client, user, make_user, login):
     login(user, HTTP_USER_AGENT='<script>alert("ua")</script>')
-    for page in (admin_client.get(sessions_url(user)), admin_client.get(revoke_all_url(user)),
-                 admin_client.post(CHANGELIST, {"action": "revoke_all_sessions",
-                                                "_selected_action": [user.pk]})):
+    for page in (superuser_client.get(sessions_url(user)),
+                 superuser_client.get(revoke_all_url(user)),
+                 superuser_client.post(CHANGELIST, {"action": "revoke_all_sessions",
+                                                    "_selected_action": [user.pk]})):
         html = page.content.decode()
         assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;ua&quot;)" in html
 
 
-def test_sessions_page_without_sessions_says_so(admin_client, user):
-    html = admin_client.get(sessions_url(user)).content.decode()
+def test_sessions_page_without_sessions_says_so(superuser_client, user):
+    html = superuser_client.get(sessions_url(user)).content.decode()
     assert "No live sessions." in html and revoke_all_url(user) not in html
 
 
-def test_revoking_one_session_ends_it_and_is_logged_with_its_short_id(admin_client, api, user,
+def test_revoking_one_session_ends_it_and_is_logged_with_its_short_id(superuser_client, api, user,
                                                                      login):
     first, second = login(user), login(user)
     target = current_session_id(api, first)
-    response = admin_client.post(revoke_url(user), {"session": target}, follow=True)
+    response = superuser_client.post(revoke_url(user), {"session": target}, follow=True)
     assert response.redirect_chain[-1][0] == sessions_url(user)
     assert messages_of(response) == [f"Revoked session {target[:8]} of alice."]
     assert_error(refresh(api, first["refresh_token"]), 401, "session_revoked")
@@ -120,10 +115,10 @@ def test_revoking_one_session_ends_it_and_is_logged_with_its_short_id(admin_clie
     assert entry.get_change_message() == f"Revoked session {target[:8]}."
 
 
-def test_revoke_all_asks_first_and_changes_nothing_until_confirmed(admin_client, api, user,
+def test_revoke_all_asks_first_and_changes_nothing_until_confirmed(superuser_client, api, user,
                                                                  login):
     pair = login(user, HTTP_USER_AGENT="Firefox/140")
-    page = admin_client.get(revoke_all_url(user))
+    page = superuser_client.get(revoke_all_url(user))
     assert page.status_code == 200
     html = page.content.decode()
     assert "Are you sure" in html and "Firefox/140" in html
@@ -132,9 +127,9 @@ def test_revoke_all_asks_first_and_changes_nothing_until_confirmed(admin_client,
     assert not LogEntry.objects.exists()
 
 
-def test_confirmed_revoke_all_ends_every_session_and_is_logged(admin_client, api, user, login):
+def test_confirmed_revoke_all_ends_every_session_and_is_logged(superuser_client, api, user, login):
     pairs = [login(user) for _ in range(3)]
-    response = admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
+    response = superuser_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
     assert response.redirect_chain[-1][0] == sessions_url(user)
     assert messages_of(response) == ["Revoked 3 sessions of alice."]
     for pair in pairs:
@@ -143,19 +138,19 @@ def test_confirmed_revoke_all_ends_every_session_and_is_logged(admin_client, api
     assert LogEntry.objects.get().get_change_message() == "Revoked all sessions (3)."
 
 
-def test_revoke_all_with_nothing_to_revoke_writes_no_history(admin_client, user, make_user):
-    response = admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
+def test_revoke_all_with_nothing_to_revoke_writes_no_history(superuser_client, user, make_user):
+    response = superuser_client.post(revoke_all_url(user), {"post": "yes"}, follow=True)
     assert messages_of(response) == ["No live sessions: nothing was revoked."]
     bob = make_user(username="bob")
-    admin_client.post(CHANGELIST, {"action": "revoke_all_sessions", "post": "yes",
-                                   "_selected_action": [user.pk, bob.pk]})
+    superuser_client.post(CHANGELIST, {"action": "revoke_all_sessions", "post": "yes",
+                                       "_selected_action": [user.pk, bob.pk]})
     assert not LogEntry.objects.exists()
 
 
-def test_changelist_action_asks_first(admin_client, api, user, make_user, login):
+def test_changelist_action_asks_first(superuser_client, api, user, make_user, login):
     bob = make_user(username="bob")
     alice_pair = login(user, HTTP_USER_AGENT="Firefox/140")
-    page = admin_client.post(
+    page = superuser_client.post(
         CHANGELIST, {"action": "revoke_all_sessions", "_selected_action": [user.pk, bob.pk]})
     assert page.status_code == 200
     html = page.content.decode()
@@ -165,11 +160,11 @@ def test_changelist_action_asks_first(admin_client, api, user, make_user, login)
     assert not LogEntry.objects.exists()
 
 
-def test_confirmed_changelist_action_revokes_selected_users_only(admin_client, api, user,
+def test_confirmed_changelist_action_revokes_selected_users_only(superuser_client, api, user,
                                                                make_user, login):
     bob, carol = make_user(username="bob"), make_user(username="carol")
     alice_pair, bob_pair, carol_pair = login(user), login(bob), login(carol)
-    response = admin_client.post(
+    response = superuser_client.post(
         CHANGELIST,
         {"action": "revoke_all_sessions", "post": "yes", "_selected_action": [user.pk, bob.pk]},
         follow=True,
@@ -239,28 +234,28 @@ def test_anonymous_is_sent_to_the_admin_login(client, user, url):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_revoking_an_ended_session_says_so(admin_client, user):
-    response = admin_client.post(revoke_url(user), {"session": "gone"}, follow=True)
+def test_revoking_an_ended_session_says_so(superuser_client, user):
+    response = superuser_client.post(revoke_url(user), {"session": "gone"}, follow=True)
     assert messages_of(response) == ["That session had already ended."]
     assert not LogEntry.objects.exists()
 
 
-def test_revoke_needs_post(admin_client, user):
-    assert admin_client.get(revoke_url(user)).status_code == 405
+def test_revoke_needs_post(superuser_client, user):
+    assert superuser_client.get(revoke_url(user)).status_code == 405
 
 
-def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
+def test_store_outage_shows_a_notice_not_an_error_page(superuser_client, user):
     with override_settings(CACHES=unreachable_caches()):
-        assert 'Sessions</a>' in admin_client.get(change_url(user)).content.decode()
-        page = admin_client.get(sessions_url(user))
+        assert 'Sessions</a>' in superuser_client.get(change_url(user)).content.decode()
+        page = superuser_client.get(sessions_url(user))
         assert page.status_code == 200
         assert "token store is unavailable" in page.content.decode()
         for response in (
-            admin_client.get(revoke_all_url(user), follow=True),
-            admin_client.post(revoke_all_url(user), {"post": "yes"}, follow=True),
-            admin_client.post(revoke_url(user), {"session": "x"}, follow=True),
-            admin_client.post(CHANGELIST, {"action": "revoke_all_sessions",
-                                           "_selected_action": [user.pk]}, follow=True),
+            superuser_client.get(revoke_all_url(user), follow=True),
+            superuser_client.post(revoke_all_url(user), {"post": "yes"}, follow=True),
+            superuser_client.post(revoke_url(user), {"session": "x"}, follow=True),
+            superuser_client.post(CHANGELIST, {"action": "revoke_all_sessions",
+                                               "_selected_action": [user.pk]}, follow=True),
         ):
             assert response.status_code == 200
             assert "nothing was revoked" in " ".join(messages_of(response))
@@ -269,43 +264,35 @@ def test_store_outage_shows_a_notice_not_an_error_page(admin_client, user):
 
 # --- Password changes through the admin end the user's token sessions ---
 
-NEW = "a much better passphrase 42"
-
-
 def test_changing_ones_own_password_in_the_admin_ends_ones_token_sessions(client, make_user,
                                                                          api, login):
     staff = make_user(username="root", is_staff=True, is_superuser=True)
     pair = login(staff)
     client.force_login(staff)
     response = client.post("/admin/password_change/", {
-        "old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert response.status_code == 302 and response["Location"].endswith("/done/")
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
     assert_error(me(api, pair["access_token"]), 401, "session_revoked")
 
 
 @pytest.mark.parametrize("form", [
-    {"usable_password": "true", "password1": NEW, "password2": NEW},
+    {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     {"usable_password": "false", "unset-password": "1"},  # password login disabled
 ])
-def test_setting_a_users_password_in_the_admin_ends_their_token_sessions(admin_client, api,
+def test_setting_a_users_password_in_the_admin_ends_their_token_sessions(superuser_client, api,
                                                                          user, login, form):
     pairs = [login(user), login(user)]
-    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", form)
+    response = superuser_client.post(f"/admin/accounts/user/{user.pk}/password/", form)
     assert response.status_code == 302 and response["Location"] == change_url(user)
     user.refresh_from_db()
-    assert user.check_password(NEW) == (form["usable_password"] == "true")
+    assert user.check_password(NEW_PASSWORD) == (form["usable_password"] == "true")
     for pair in pairs:
         assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
         assert_error(me(api, pair["access_token"]), 401, "session_revoked")
 
 
 # --- Delegated session management: its own permissions, never over a superuser ---
-
-@pytest.fixture
-def root(make_user):
-    return make_user(username="root", is_staff=True, is_superuser=True)
-
 
 def sessions_manager(client, make_user, *perms, on_users="view_user"):
     client.force_login(limited_staff(make_user, on_users, *perms, username="manager"))
@@ -423,12 +410,12 @@ def test_the_action_with_a_superuser_selected_revokes_nothing_at_all(client, mak
     assert not LogEntry.objects.exists()
 
 
-def test_a_superuser_manages_a_superusers_sessions(admin_client, api, make_user, login):
+def test_a_superuser_manages_a_superusers_sessions(superuser_client, api, make_user, login):
     other = make_user(username="root2", is_staff=True, is_superuser=True)
     pair = login(other)
-    assert admin_client.get(sessions_url(other)).status_code == 200
-    admin_client.post(CHANGELIST, {"action": "revoke_all_sessions", "post": "yes",
-                                   "_selected_action": [other.pk]})
+    assert superuser_client.get(sessions_url(other)).status_code == 200
+    superuser_client.post(CHANGELIST, {"action": "revoke_all_sessions", "post": "yes",
+                                       "_selected_action": [other.pk]})
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
 
 
@@ -504,8 +491,8 @@ def test_staff_cannot_grant_privileges_to_someone_else(client, baker, user):
 def test_staff_who_add_users_cannot_add_a_superuser(client, make_user):
     client.force_login(limited_staff(make_user, "view_user", "change_user", "add_user"))
     response = client.post("/admin/accounts/user/add/", {
-        "username": "mole", "usable_password": "true", "password1": NEW, "password2": NEW,
-        **ESCALATION, "user_permissions": [perm("change_user").pk]})
+        "username": "mole", "usable_password": "true", "password1": NEW_PASSWORD,
+        "password2": NEW_PASSWORD, **ESCALATION, "user_permissions": [perm("change_user").pk]})
     assert response.status_code == 302
     mole = User.objects.get(username="mole")
     assert not mole.is_superuser and not mole.user_permissions.exists()
@@ -536,7 +523,7 @@ def test_staff_cannot_change_someone_who_may_do_more_than_they_may(client, baker
 
 
 @pytest.mark.parametrize("form", [
-    {"usable_password": "true", "password1": NEW, "password2": NEW},
+    {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     {"usable_password": "false", "unset-password": "1"},
 ])
 def test_staff_cannot_set_another_users_password(client, baker, user, root, form):
@@ -552,7 +539,8 @@ def test_staff_change_their_own_password_where_the_old_one_is_asked(client, bake
     response = client.get(f"/admin/accounts/user/{baker.pk}/password/")
     assert response.status_code == 302 and response["Location"] == "/admin/password_change/"
     response = client.post(f"/admin/accounts/user/{baker.pk}/password/",
-                           {"usable_password": "true", "password1": NEW, "password2": NEW})
+                           {"usable_password": "true", "password1": NEW_PASSWORD,
+                            "password2": NEW_PASSWORD})
     baker.refresh_from_db()
     assert response.status_code == 302 and baker.check_password(PASSWORD)
 

@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import OBTAIN, PASSWORD, ed25519_pems, rsa_pems
+from tests.helpers import (ME, OBTAIN, PASSWORD, assert_error, ed25519_pems, redis_keys, refresh,
+                           rsa_pems)
 from tokens.checks import check_password_reset, check_token_cache, check_token_settings
 
 LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -166,6 +167,22 @@ def test_store_refuses_a_silent_cache_at_runtime(api, user, cache, caplog):
 
             assert not caches["default"]._cache  # nothing was stored in it
     assert "misconfigured" in caplog.text
+
+
+@pytest.mark.django_db
+def test_store_refuses_a_missing_cache_alias_at_runtime(api, user, login, redis_conn, caplog):
+    # The real Redis stays configured as "default": the store must not fall back to it.
+    pair = login(user)
+    before = {key: redis_conn.dump(key) for key in redis_keys(redis_conn)}
+    with override_settings(TOKENS={"CACHE_ALIAS": "tokens"}):
+        replies = [api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json"),
+                   refresh(api, pair["refresh_token"]),
+                   api.get(ME, HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")]
+    for reply in replies:
+        assert_error(reply, 503, "token_store_unavailable")
+    assert "Token cache alias 'tokens' is not in CACHES" in caplog.text
+    assert {key: redis_conn.dump(key) for key in redis_keys(redis_conn)} == before
+    assert refresh(api, pair["refresh_token"]).status_code == 200  # nothing was spent
 
 
 SMTP = "django.core.mail.backends.smtp.EmailBackend"

@@ -5,7 +5,8 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.helpers import PASSWORD, assert_error, claims_of, session_keys, session_record
+from tests.helpers import (NEW_PASSWORD, PASSWORD, assert_error, claims_of, session_keys,
+                           session_record)
 from tests.helpers import unreachable_caches
 from tokens.api.cookies import SECURE_COOKIE, cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
@@ -19,13 +20,15 @@ ORIGIN = "https://app.example.com"
 
 
 @pytest.fixture
-def browser():
+def cookie_client():
+    """An API client that keeps the cookies it is sent, as a browser does (not
+    pytest-playwright's `browser`)."""
     return APIClient()
 
 
-def log_in(browser, **extra):
-    response = browser.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
-                            **{**APP, **extra})
+def log_in(cookie_client, **extra):
+    response = cookie_client.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
+                                  **{**APP, **extra})
     assert response.status_code == 200, response.content
     return response
 
@@ -34,55 +37,55 @@ def jti(token: str) -> str:
     return claims_of(token)["jti"]
 
 
-def test_login_sets_the_refresh_cookie_and_keeps_it_out_of_the_body(browser, user):
-    response = log_in(browser)
+def test_login_sets_the_refresh_cookie_and_keeps_it_out_of_the_body(cookie_client, user):
+    response = log_in(cookie_client)
     body = response.json()
     assert "refresh_token" not in body and body["access_token"]
     cookie = response.cookies[COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
     assert cookie["path"] == cookie_path() == "/api/auth/cookie/"  # where config.urls mounts it
     assert int(cookie["max-age"]) == body["refresh_expires_in"]
-    assert browser.get("/api/auth/me/",
-                       HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == 200
+    assert cookie_client.get("/api/auth/me/",
+                             HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == 200
 
 
 @override_settings(SESSION_COOKIE_SECURE=True)  # what DJANGO_HTTPS=1 sets
-def test_over_https_the_cookie_is_a_host_cookie_no_sibling_site_can_shadow(browser, user):
-    response = log_in(browser, secure=True)
+def test_over_https_the_cookie_is_a_host_cookie_no_sibling_site_can_shadow(cookie_client, user):
+    response = log_in(cookie_client, secure=True)
     cookie = response.cookies[SECURE_COOKIE]
     assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
     assert cookie["path"] == "/" and not cookie["domain"]
     assert COOKIE not in response.cookies
-    refreshed = browser.post(REFRESH, secure=True, **APP)
+    refreshed = cookie_client.post(REFRESH, secure=True, **APP)
     assert refreshed.status_code == 200 and refreshed.cookies[SECURE_COOKIE].value
 
 
-def test_refresh_replaces_the_cookie_and_the_old_token_is_spent(browser, user, redis_conn):
-    first = log_in(browser).cookies[COOKIE].value
-    response = browser.post(REFRESH, **APP)
+def test_refresh_replaces_the_cookie_and_the_old_token_is_spent(cookie_client, user, redis_conn):
+    first = log_in(cookie_client).cookies[COOKIE].value
+    response = cookie_client.post(REFRESH, **APP)
     assert response.status_code == 200 and "refresh_token" not in response.json()
     second = response.cookies[COOKIE].value
     assert second != first
     record = session_record(redis_conn, second)
     assert (record["cur"], record["prev"]) == (jti(second), jti(first))
-    assert browser.post(REFRESH, **APP).status_code == 200  # with the new cookie
+    assert cookie_client.post(REFRESH, **APP).status_code == 200  # with the new cookie
 
 
-def test_a_replay_inside_the_leeway_sets_the_same_successor(browser, user):
-    first = log_in(browser).cookies[COOKIE].value
-    successor = browser.post(REFRESH, **APP).cookies[COOKIE].value
+def test_a_replay_inside_the_leeway_sets_the_same_successor(cookie_client, user):
+    first = log_in(cookie_client).cookies[COOKIE].value
+    successor = cookie_client.post(REFRESH, **APP).cookies[COOKIE].value
     other_tab = APIClient()
     other_tab.cookies[COOKIE] = first
     other_tab.cookies[COOKIE]["path"] = cookie_path()
     assert other_tab.post(REFRESH, **APP).cookies[COOKIE].value == successor
 
 
-def test_reuse_expires_the_cookie_and_ends_the_session(browser, user, redis_conn):
+def test_reuse_expires_the_cookie_and_ends_the_session(cookie_client, user, redis_conn):
     import time_machine
     from datetime import timedelta
 
-    first = log_in(browser).cookies[COOKIE].value
-    browser.post(REFRESH, **APP)
+    first = log_in(cookie_client).cookies[COOKIE].value
+    cookie_client.post(REFRESH, **APP)
     thief = APIClient()
     thief.cookies[COOKIE] = first
     with time_machine.travel(timedelta(seconds=11)):
@@ -90,22 +93,22 @@ def test_reuse_expires_the_cookie_and_ends_the_session(browser, user, redis_conn
     assert_error(response, 401, "token_reused")
     assert response.cookies[COOKIE].value == "" and response.cookies[COOKIE]["max-age"] == 0
     assert session_keys(redis_conn) == []
-    assert_error(browser.post(REFRESH, **APP), 401, "token_reused")
+    assert_error(cookie_client.post(REFRESH, **APP), 401, "token_reused")
 
 
 @pytest.mark.parametrize("cookie", [None, "", "garbage", "x" * 5000, "a.b.c"])
-def test_a_missing_or_bad_cookie_is_token_invalid(browser, user, cookie):
+def test_a_missing_or_bad_cookie_is_token_invalid(cookie_client, user, cookie):
     if cookie is not None:
-        browser.cookies[COOKIE] = cookie
-    response = browser.post(REFRESH, **APP)
+        cookie_client.cookies[COOKIE] = cookie
+    response = cookie_client.post(REFRESH, **APP)
     assert_error(response, 401, "token_invalid")
     # Not expired: a garbage cookie tossed by a sibling site must not delete a live one.
     assert COOKIE not in response.cookies
 
 
 @pytest.mark.parametrize("order", ["tossed last", "tossed first"])
-def test_a_cookie_sent_twice_is_refused_and_neither_is_used(browser, user, redis_conn, order):
-    good = log_in(browser).cookies[COOKIE].value
+def test_a_cookie_sent_twice_is_refused_and_neither_is_used(cookie_client, user, redis_conn, order):
+    good = log_in(cookie_client).cookies[COOKIE].value
     pair = [f"{COOKIE}={good}", f"{COOKIE}=garbage"]
     header = "; ".join(pair if order == "tossed last" else pair[::-1])
     for endpoint in (REFRESH, LOGOUT):
@@ -118,12 +121,12 @@ def test_a_cookie_sent_twice_is_refused_and_neither_is_used(browser, user, redis
 @pytest.mark.parametrize("secure, name", [(False, COOKIE), (True, SECURE_COOKIE)])
 @pytest.mark.parametrize("spelling", ["{name} =garbage", " {name}\t=garbage", "{name}  = x",
                                       "\xa0{name}=garbage", "{name}=", "{name} ="])
-def test_any_spelling_of_a_second_cookie_is_refused(browser, user, redis_conn, secure, name,
+def test_any_spelling_of_a_second_cookie_is_refused(cookie_client, user, redis_conn, secure, name,
                                                     spelling):
     # Django strips the names it parses, so `tokens_refresh =x` is the same cookie to it; the
     # duplicate check read it as another name, and the last one sent was used.
     with override_settings(SESSION_COOKIE_SECURE=secure):
-        good = log_in(browser, secure=secure).cookies[name].value
+        good = log_in(cookie_client, secure=secure).cookies[name].value
         header = f"{name}={good}; {spelling.format(name=name)}"
         for endpoint in (REFRESH, LOGOUT):
             response = APIClient().post(endpoint, HTTP_COOKIE=header, secure=secure, **APP)
@@ -136,46 +139,46 @@ def test_any_spelling_of_a_second_cookie_is_refused(browser, user, redis_conn, s
         assert response.status_code == 200
 
 
-def test_a_late_reply_to_another_tab_does_not_delete_the_live_cookie(browser, user):
+def test_a_late_reply_to_another_tab_does_not_delete_the_live_cookie(cookie_client, user):
     # Tab A changes the password (its reply sets the new cookie); tab B's refresh with the
     # old cookie is answered after: session_revoked, and the browser's cookie must survive.
-    first = log_in(browser)
+    first = log_in(cookie_client)
     old_cookie = first.cookies[COOKIE].value
-    changed = browser.post(PASSWORD_URL, {"old_password": PASSWORD,
-                                          "new_password": "a much better passphrase 42"},
-                           format="json",
-                           HTTP_AUTHORIZATION=f"Bearer {first.json()['access_token']}", **APP)
+    changed = cookie_client.post(PASSWORD_URL, {"old_password": PASSWORD,
+                                                "new_password": NEW_PASSWORD},
+                                 format="json",
+                                 HTTP_AUTHORIZATION=f"Bearer {first.json()['access_token']}", **APP)
     assert changed.status_code == 200
     tab_b = APIClient()
     tab_b.cookies[COOKIE] = old_cookie
     late = tab_b.post(REFRESH, **APP)
     assert_error(late, 401, "session_revoked")
     assert COOKIE not in late.cookies
-    assert browser.post(REFRESH, **APP).status_code == 200
+    assert cookie_client.post(REFRESH, **APP).status_code == 200
 
 
-def test_an_expired_token_expires_the_cookie(browser, user):
+def test_an_expired_token_expires_the_cookie(cookie_client, user):
     import time_machine
     from datetime import timedelta
 
-    log_in(browser)
+    log_in(cookie_client)
     with time_machine.travel(timedelta(days=31)):
-        response = browser.post(REFRESH, **APP)
+        response = cookie_client.post(REFRESH, **APP)
     assert_error(response, 401, "token_expired")
     assert response.cookies[COOKIE].value == "" and response.cookies[COOKIE]["max-age"] == 0
 
 
-def test_an_outage_keeps_the_cookie(browser, user):
-    log_in(browser)
+def test_an_outage_keeps_the_cookie(cookie_client, user):
+    log_in(cookie_client)
     with override_settings(CACHES=unreachable_caches()):
         for endpoint in (REFRESH, LOGOUT):
-            response = browser.post(endpoint, **APP)
+            response = cookie_client.post(endpoint, **APP)
             assert_error(response, 503, "token_store_unavailable")
             assert COOKIE not in response.cookies
-    assert browser.post(REFRESH, **APP).status_code == 200
+    assert cookie_client.post(REFRESH, **APP).status_code == 200
 
 
-def test_the_body_is_never_read_in_cookie_mode(browser, user, login):
+def test_the_body_is_never_read_in_cookie_mode(cookie_client, user, login):
     body_pair = login(user)
     response = APIClient().post(REFRESH, {"refresh_token": body_pair["refresh_token"]},
                                 format="json", **APP)
@@ -185,22 +188,23 @@ def test_the_body_is_never_read_in_cookie_mode(browser, user, login):
                             format="json").status_code == 200
 
 
-def test_logout_expires_the_cookie_ends_the_session_and_is_idempotent(browser, user, redis_conn):
-    log_in(browser)
+def test_logout_expires_the_cookie_ends_the_session_and_is_idempotent(cookie_client, user,
+                                                                       redis_conn):
+    log_in(cookie_client)
     for _ in range(2):
-        response = browser.post(LOGOUT, **APP)
+        response = cookie_client.post(LOGOUT, **APP)
         assert response.status_code == 204
         assert response.cookies[COOKIE].value == ""
     assert session_keys(redis_conn) == []
 
 
-def test_password_change_in_cookie_mode_replaces_the_cookie(browser, user):
-    access = log_in(browser).json()["access_token"]
-    response = browser.post(PASSWORD_URL, {"old_password": PASSWORD,
-                                           "new_password": "a much better passphrase 42"},
-                            format="json", HTTP_AUTHORIZATION=f"Bearer {access}", **APP)
+def test_password_change_in_cookie_mode_replaces_the_cookie(cookie_client, user):
+    access = log_in(cookie_client).json()["access_token"]
+    response = cookie_client.post(PASSWORD_URL, {"old_password": PASSWORD,
+                                                 "new_password": NEW_PASSWORD},
+                                  format="json", HTTP_AUTHORIZATION=f"Bearer {access}", **APP)
     assert response.status_code == 200 and "refresh_token" not in response.json()
-    assert browser.post(REFRESH, **APP).status_code == 200
+    assert cookie_client.post(REFRESH, **APP).status_code == 200
 
 
 # --- CSRF: a request that authenticates with the cookie must come from the app ---
@@ -215,43 +219,43 @@ def test_password_change_in_cookie_mode_replaces_the_cookie(browser, user):
     {**APP, "HTTP_ORIGIN": "http://testserver/path"},
 ])
 def test_a_cookie_request_not_from_the_app_is_refused_and_changes_nothing(
-        browser, user, redis_conn, endpoint, headers):
-    current = log_in(browser).cookies[COOKIE].value
-    response = browser.post(endpoint, **headers)
+        cookie_client, user, redis_conn, endpoint, headers):
+    current = log_in(cookie_client).cookies[COOKIE].value
+    response = cookie_client.post(endpoint, **headers)
     assert_error(response, 403, "csrf_failed")
     assert COOKIE not in response.cookies  # the cookie is kept
     assert session_record(redis_conn, current)["cur"] == jti(current)  # not rotated, not ended
-    assert browser.post(REFRESH, **APP).status_code == 200
+    assert cookie_client.post(REFRESH, **APP).status_code == 200
 
 
-def test_a_form_encoded_cross_site_post_is_refused(browser, user, redis_conn):
-    log_in(browser)
-    response = browser.post(REFRESH, "a=1", content_type="application/x-www-form-urlencoded",
-                            HTTP_ORIGIN="https://evil.example")
+def test_a_form_encoded_cross_site_post_is_refused(cookie_client, user, redis_conn):
+    log_in(cookie_client)
+    response = cookie_client.post(REFRESH, "a=1", content_type="application/x-www-form-urlencoded",
+                                  HTTP_ORIGIN="https://evil.example")
     assert_error(response, 403, "csrf_failed")
     assert len(session_keys(redis_conn)) == 1
 
 
-def test_a_cookie_login_needs_the_header_too(browser, user, redis_conn):
-    response = browser.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json")
+def test_a_cookie_login_needs_the_header_too(cookie_client, user, redis_conn):
+    response = cookie_client.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json")
     assert_error(response, 403, "csrf_failed")
     assert session_keys(redis_conn) == [] and COOKIE not in response.cookies
 
 
-def test_the_apps_own_origin_is_allowed(browser, user):
-    log_in(browser, HTTP_ORIGIN="http://testserver")
-    assert browser.post(REFRESH, HTTP_ORIGIN="http://testserver", **APP).status_code == 200
-    assert browser.post(REFRESH, HTTP_ORIGIN="HTTP://TESTSERVER:80", **APP).status_code == 200
+def test_the_apps_own_origin_is_allowed(cookie_client, user):
+    log_in(cookie_client, HTTP_ORIGIN="http://testserver")
+    assert cookie_client.post(REFRESH, HTTP_ORIGIN="http://testserver", **APP).status_code == 200
+    assert cookie_client.post(REFRESH, HTTP_ORIGIN="HTTP://TESTSERVER:80", **APP).status_code == 200
 
 
 @override_settings(ALLOWED_HOSTS=["127.0.0.1"], CSRF_TRUSTED_ORIGINS=["https://app.example.com"])
-def test_behind_a_proxy_that_rewrites_host_the_sites_origin_is_trusted_by_setting(browser,
+def test_behind_a_proxy_that_rewrites_host_the_sites_origin_is_trusted_by_setting(cookie_client,
                                                                                  user):
     # nginx's default passes Host: 127.0.0.1:8000; the browser says Origin: the real site.
     headers = {**APP, "HTTP_HOST": "127.0.0.1", "HTTP_ORIGIN": "https://app.example.com:443"}
-    assert browser.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
-                        **headers).status_code == 200
-    assert browser.post(REFRESH, **headers).status_code == 200
+    assert cookie_client.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
+                              **headers).status_code == 200
+    assert cookie_client.post(REFRESH, **headers).status_code == 200
 
 
 # --- CORS: only for the configured origins, only under /api/ ---
@@ -262,24 +266,24 @@ def preflight(client, path, origin):
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
-def test_an_allowed_origin_passes_the_preflight_with_credentials(browser, user):
-    response = preflight(browser, REFRESH, ORIGIN)
+def test_an_allowed_origin_passes_the_preflight_with_credentials(cookie_client, user):
+    response = preflight(cookie_client, REFRESH, ORIGIN)
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == ORIGIN
     assert response["Access-Control-Allow-Credentials"] == "true"
     assert "x-requested-with" in response["Access-Control-Allow-Headers"]
-    log_in(browser, HTTP_ORIGIN=ORIGIN)
-    refreshed = browser.post(REFRESH, HTTP_ORIGIN=ORIGIN, **APP)
+    log_in(cookie_client, HTTP_ORIGIN=ORIGIN)
+    refreshed = cookie_client.post(REFRESH, HTTP_ORIGIN=ORIGIN, **APP)
     assert refreshed.status_code == 200 and refreshed["Access-Control-Allow-Origin"] == ORIGIN
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
-def test_another_origin_gets_no_cors_headers(browser, user):
+def test_another_origin_gets_no_cors_headers(cookie_client, user):
     for path in (REFRESH, "/api/auth/token/"):
-        response = preflight(browser, path, "https://evil.example")
+        response = preflight(cookie_client, path, "https://evil.example")
         assert "Access-Control-Allow-Origin" not in response
-    assert "Access-Control-Allow-Origin" not in preflight(browser, "/admin/login/", ORIGIN)
+    assert "Access-Control-Allow-Origin" not in preflight(cookie_client, "/admin/login/", ORIGIN)
 
 
-def test_no_origin_is_allowed_by_default(browser, user):
-    assert "Access-Control-Allow-Origin" not in preflight(browser, REFRESH, ORIGIN)
+def test_no_origin_is_allowed_by_default(cookie_client, user):
+    assert "Access-Control-Allow-Origin" not in preflight(cookie_client, REFRESH, ORIGIN)

@@ -12,8 +12,8 @@ import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.helpers import (PASSWORD, SESSIONS, assert_error, claims_of, session_record,
-                           unreachable_caches)
+from tests.helpers import (NEW_PASSWORD, PASSWORD, SESSIONS, assert_error, claims_of,
+                           session_record, unreachable_caches)
 from tokens.api.clients import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
 from tokens.api.cookies import PLAIN_COOKIE, SECURE_COOKIE, cookie_path
 from tokens.models import SecurityEvent
@@ -25,7 +25,6 @@ LOGIN, REFRESH, LOGOUT, PASSWORD_URL = (
     "/api/auth/cookie/password/")
 ENDPOINTS = {"login": LOGIN, "refresh": REFRESH, "logout": LOGOUT, "password": PASSWORD_URL}
 APP = {"HTTP_X_REQUESTED_WITH": "app"}
-NEW = "a much better passphrase 42"
 SUCCESS = {LOGIN: 200, REFRESH: 200, LOGOUT: 204, PASSWORD_URL: 200}
 EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 
@@ -84,7 +83,7 @@ class Tab:
         if endpoint == LOGIN:
             body = {"username": "alice", "password": PASSWORD, **body}
         elif endpoint == PASSWORD_URL:
-            body = {"old_password": PASSWORD, "new_password": NEW, **body}
+            body = {"old_password": PASSWORD, "new_password": NEW_PASSWORD, **body}
             extra["HTTP_AUTHORIZATION"] = f"Bearer {self.access}"
         response = self.client.post(endpoint, body or None, format="json", **extra)
         if response.status_code == 200:

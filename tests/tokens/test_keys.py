@@ -14,8 +14,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    LOGOUT, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of, ed25519_pems, me,
-    refresh, rsa_pems, session_record,
+    LOGOUT, OBTAIN, PASSWORD, SESSIONS, assert_error, change_password, claims_of, ed25519_pems,
+    me, refresh, rsa_pems, session_record,
 )
 from tests.tokens.test_checks import asymmetric_settings
 from tokens import jwt as tokens_jwt
@@ -52,9 +52,7 @@ def test_a_secret_key_rotation_logs_no_one_out(api, user, login, redis_conn):
         assert header(new["refresh_token"])["kid"] == keyset().current_kid  # signed under B
         record = session_record(redis_conn, new["refresh_token"])
         assert record["fp"] != stamped and record["fp"] == users.fingerprint(user.password)
-        changed = api.post(PASSWORD_URL, {"old_password": PASSWORD,
-                                          "new_password": "a much better passphrase 42"},
-                           format="json", HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
+        changed = change_password(api, new["access_token"])
         assert changed.status_code == 200
         assert api.post(LOGOUT, {"refresh_token": changed.json()["refresh_token"]},
                         format="json").status_code == 204

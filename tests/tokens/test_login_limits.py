@@ -10,15 +10,13 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    OBTAIN, PASSWORD, PASSWORD_URL, assert_error, redis_keys, refresh, run_together,
-    unreachable_caches,
+    NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, assert_error, redis_keys, refresh,
+    run_together, unreachable_caches,
 )
 from tokens.api.clients import DEVICE_COOKIE, DEVICE_COOKIES_MAX, SECURE_DEVICE_COOKIE
 
 pytestmark = pytest.mark.django_db
 
-
-NEW = "a much better passphrase 42"
 
 
 def attempt(api, username, password="wrong", ip="192.0.2.1", **extra):
@@ -553,10 +551,11 @@ def test_wrong_old_passwords_count_like_failed_logins(user, login):
     thief = APIClient()
     thief.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
     for i in range(5):
-        response = thief.post(PASSWORD_URL, {"old_password": f"guess{i}", "new_password": NEW},
+        response = thief.post(PASSWORD_URL, {"old_password": f"guess{i}",
+                                             "new_password": NEW_PASSWORD},
                               format="json", REMOTE_ADDR="198.51.100.7")
         assert_error(response, 400, "invalid")
-    response = thief.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
+    response = thief.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
                           format="json", REMOTE_ADDR="198.51.100.7")
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
@@ -570,7 +569,7 @@ def test_wrong_old_passwords_count_like_failed_logins(user, login):
 def test_the_admin_password_change_counts_wrong_old_passwords(client, make_user):
     root = make_user(username="root", is_staff=True, is_superuser=True)
     client.force_login(root)
-    form = {"new_password1": NEW, "new_password2": NEW}
+    form = {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     for i in range(5):
         response = client.post("/admin/password_change/", {"old_password": f"no{i}", **form})
         assert response.status_code == 200
@@ -584,10 +583,11 @@ def test_the_admin_password_change_still_changes_the_password(client, make_user)
     root = make_user(username="root", is_staff=True, is_superuser=True)
     client.force_login(root)
     response = client.post("/admin/password_change/",
-                           {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+                           {"old_password": PASSWORD, "new_password1": NEW_PASSWORD,
+                            "new_password2": NEW_PASSWORD})
     assert response.status_code == 302
     root.refresh_from_db()
-    assert root.check_password(NEW)
+    assert root.check_password(NEW_PASSWORD)
 
 
 @override_settings(CACHES=unreachable_caches())

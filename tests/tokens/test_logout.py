@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from tests.helpers import (LOGOUT, assert_error, claims_of, index_members, me, refresh,
-                           session_keys)
+from tests.helpers import (LOGOUT, assert_error, change_password, claims_of, index_members, me,
+                           refresh, session_keys)
 from tokens import signals
 from tokens.api.cookies import cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
@@ -93,9 +93,7 @@ def test_logout_with_the_current_token_long_after_is_a_plain_logout(api, user, l
 
 def test_logout_with_a_token_from_before_a_password_change_ends_nothing(api, user, login):
     pair = login(user)
-    new = api.post("/api/auth/password/", {"old_password": "correct horse battery staple",
-                                           "new_password": "a much better passphrase 42"},
-                   format="json", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}").json()
+    new = change_password(api, pair["access_token"]).json()
     assert logout(api, pair["refresh_token"]).status_code == 204
     assert refresh(api, new["refresh_token"]).status_code == 200
     assert not SecurityEvent.objects.filter(kind="reuse").exists()

@@ -8,14 +8,13 @@ statistics. The time each script takes is in `make bench-scripts` (bench/scripts
 import pytest
 from django.contrib.auth.hashers import make_password
 
-from tests.helpers import (LOGOUT_ALL, PASSWORD_URL, SESSIONS, add_sessions, index_keys,
+from tests.helpers import (LOGOUT_ALL, SESSIONS, add_sessions, change_password, index_keys,
                            index_members, session_keys)
 from tokens import services, store
 from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 
-NEW = "a much better passphrase 42"
 # Over two batches and over the index size whose TTL each removal recomputes (SHRINK_MAX).
 MANY = 2 * store.SESSIONS_PER_SCRIPT + 300
 
@@ -57,9 +56,7 @@ def test_a_password_change_ends_thousands_of_sessions_in_bounded_linear_batches(
     current = login(user)
     add_sessions(user, MANY)
     with Watch(redis_conn) as watch:
-        response = api.post(PASSWORD_URL, {"old_password": "correct horse battery staple",
-                                           "new_password": NEW}, format="json",
-                            HTTP_AUTHORIZATION=f"Bearer {current['access_token']}")
+        response = change_password(api, current["access_token"])
         assert response.status_code == 200, response.content
         keys_per_script = watch.scripts()
         ttl_reads = watch.calls("pttl")

@@ -4,29 +4,22 @@ import io
 import time
 
 import pytest
-from django.core.cache import caches
 from django.test import Client, override_settings
 
 from tests.helpers import (
-    LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, assert_error, index_keys,
-    me, refresh, run_together, session_keys, unreachable_caches,
+    LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS,
+    assert_error, change_password, index_keys, index_members, me, refresh, run_together,
+    session_keys, session_record, unreachable_caches,
 )
 from tokens import jwt, services, store, users
 from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 
-NEW = "a much better passphrase 42"
-
-
-def change(api, access, old=PASSWORD, new=NEW):
-    return api.post(PASSWORD_URL, {"old_password": old, "new_password": new}, format="json",
-                    HTTP_AUTHORIZATION=f"Bearer {access}")
-
 
 def test_password_change_keeps_this_session_and_ends_the_others(api, user, login):
     current, other = login(user), login(user)
-    response = change(api, current["access_token"])
+    response = change_password(api, current["access_token"])
     assert response.status_code == 200
     new = response.json()
     assert "no-store" in response["Cache-Control"]
@@ -40,34 +33,25 @@ def test_password_change_keeps_this_session_and_ends_the_others(api, user, login
     assert len(sessions) == 1 and sessions[0]["current"]
     assert refresh(api, new["refresh_token"]).status_code == 200
     user.refresh_from_db()
-    assert user.check_password(NEW)
-
-
-def stored_session(redis_conn, user, sid) -> tuple[dict, set]:
-    """The session's hash as stored, and the ids the user's index lists."""
-    key = caches["default"].make_key
-    record = redis_conn.hgetall(key(f"tokens:{{{user.pk}}}:s:{sid}"))
-    members = redis_conn.smembers(key(f"tokens:{{{user.pk}}}:sessions"))
-    return ({k.decode(): v.decode() for k, v in record.items()},
-            {m.decode() for m in members})
+    assert user.check_password(NEW_PASSWORD)
 
 
 def test_replaying_a_pre_change_refresh_token_does_not_end_the_new_session(api, user, login,
                                                                           redis_conn):
     pair = login(user)
-    new = change(api, pair["access_token"]).json()
+    new = change_password(api, pair["access_token"]).json()
     after_change = jwt.decode(new["refresh_token"], typ=jwt.REFRESH)
     # An earlier generation: the session has ended for it, but no reuse is declared.
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
-    record, index = stored_session(redis_conn, user, after_change.sid)
+    record = session_record(redis_conn, new["refresh_token"])
     assert (record["gen"], record["cur"]) == (str(after_change.gen), after_change.jti)
-    assert index == {after_change.sid}
+    assert index_members(redis_conn, user.pk) == {after_change.sid.encode()}
     assert refresh(api, new["refresh_token"]).status_code == 200
 
 
 def test_wrong_old_password_is_a_400_and_changes_nothing(api, user, login):
     pair = login(user)
-    response = change(api, pair["access_token"], old="not it")
+    response = change_password(api, pair["access_token"], old="not it")
     assert_error(response, 400, "invalid")
     assert "old_password" in response.json()["errors"]
     user.refresh_from_db()
@@ -77,13 +61,13 @@ def test_wrong_old_password_is_a_400_and_changes_nothing(api, user, login):
 
 @pytest.mark.parametrize("weak", ["short", "12345678901", "password123", "alice1234"])
 def test_weak_new_password_is_a_400_with_validator_messages(api, user, login, weak):
-    response = change(api, login(user)["access_token"], new=weak)
+    response = change_password(api, login(user)["access_token"], new=weak)
     assert_error(response, 400, "invalid")
     assert response.json()["errors"]["new_password"]
 
 
 def test_password_change_needs_a_bearer_token(api):
-    assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
+    assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
                           format="json"), 401, "not_authenticated")
 
 
@@ -98,7 +82,7 @@ def test_redis_down_during_change_keeps_the_old_password(api, user, login, setti
     pair = login(user)
     settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # reach the view without Redis
     with override_settings(CACHES=unreachable_caches()):
-        assert change(api, pair["access_token"]).status_code == 503
+        assert change_password(api, pair["access_token"]).status_code == 503
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
 
@@ -112,7 +96,7 @@ def test_the_index_outlives_the_restarted_session(api, user, login, redis_conn):
     pair = login(user)
     index = index_keys(redis_conn)[0]
     redis_conn.pexpire(index, 10_000)  # as if the index were about to expire
-    new = change(api, pair["access_token"]).json()
+    new = change_password(api, pair["access_token"]).json()
     session = session_keys(redis_conn)[0]
     assert redis_conn.ttl(index) >= redis_conn.ttl(session) - 1
     api.post(LOGOUT_ALL, HTTP_AUTHORIZATION=f"Bearer {new['access_token']}")
@@ -123,7 +107,7 @@ def test_change_on_an_ended_session_changes_nothing(api, user, login, settings):
     settings.TOKENS = {"CHECK_SESSION_ON_ACCESS": False}  # let the ended session's token in
     ended, other = login(user), login(user)
     api.post(LOGOUT, {"refresh_token": ended["refresh_token"]}, format="json")
-    assert_error(change(api, ended["access_token"]), 401, "session_revoked")
+    assert_error(change_password(api, ended["access_token"]), 401, "session_revoked")
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
     assert refresh(api, other["refresh_token"]).status_code == 200
@@ -226,11 +210,11 @@ def test_a_rehash_never_undoes_a_password_change_made_meanwhile(rehashed_user, l
         pair = login(rehashed_user)
     checking = User.objects.get(pk=rehashed_user.pk)  # a login has loaded the old hash
     changed = User.objects.get(pk=rehashed_user.pk)
-    changed.set_password(NEW)
+    changed.set_password(NEW_PASSWORD)
     changed.save()
     with override_settings(PASSWORD_HASHERS=AFTER):
         assert not checking.check_password(PASSWORD)
-    assert User.objects.get(pk=rehashed_user.pk).check_password(NEW)
+    assert User.objects.get(pk=rehashed_user.pk).check_password(NEW_PASSWORD)
     assert_error(refresh(api, pair["refresh_token"]), 401, "session_revoked")
 
 
@@ -270,7 +254,7 @@ def test_a_password_change_racing_a_refresh_leaves_one_consistent_session(api, u
         services.revoke_all_sessions(user_id=user.pk, reason=EndReason.COMMAND)
         pair = login(user) if round_ == 0 else api.post(
             OBTAIN, {"username": user.username, "password": password}, format="json").json()
-        new_password = f"{NEW} {round_}"
+        new_password = f"{NEW_PASSWORD} {round_}"
         changed, refreshed = race_change_and_refresh(pair, password, new_password)
         assert changed.status_code in (200, 401), changed.content
         assert refreshed.status_code in (200, 401), refreshed.content

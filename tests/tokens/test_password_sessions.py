@@ -14,10 +14,11 @@ from django.utils.http import urlsafe_base64_encode
 from rest_framework.test import APIClient
 
 from tests.helpers import (
-    LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, assert_error, claims_of,
-    index_keys, index_members, me, redis_keys, refresh, session_keys, session_record,
+    LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, PASSWORD_URL, SESSIONS, add_sessions,
+    assert_error, change_password, claims_of, index_keys, index_members, me, redis_keys,
+    refresh, session_keys, session_record,
 )
-from tests.tokens.test_many_sessions import MANY, add_sessions
+from tests.tokens.test_many_sessions import MANY
 from tests.tokens.test_signals import received  # noqa: F401 (a fixture: the signals sent)
 from tokens.api.cookies import cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
@@ -25,7 +26,6 @@ from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db
 
-NEW = "a much better passphrase 42"
 CONFIRM = "/api/auth/password/reset/confirm/"
 COOKIE_LOGIN, COOKIE_REFRESH, COOKIE_LOGOUT, COOKIE_PASSWORD = (
     "/api/auth/cookie/token/", "/api/auth/cookie/refresh/", "/api/auth/cookie/logout/",
@@ -35,13 +35,6 @@ APP = {"HTTP_X_REQUESTED_WITH": "app"}
 
 def sid_of(pair: dict) -> str:
     return claims_of(pair.get("refresh_token") or pair["access_token"])["sid"]
-
-
-def change(access: str, old: str = PASSWORD, new: str = NEW, client=None, url=PASSWORD_URL,
-           **extra):
-    return (client or APIClient()).post(
-        url, {"old_password": old, "new_password": new}, format="json",
-        HTTP_AUTHORIZATION=f"Bearer {access}", **extra)
 
 
 def log_in(user, password: str = PASSWORD) -> dict:
@@ -73,7 +66,7 @@ def test_a_change_removes_every_other_sessions_hash_and_index_entry(user, login,
                                                                     received):
     current, *others = [login(user) for _ in range(4)]
     received.clear()
-    new = change(current["access_token"]).json()
+    new = change_password(APIClient(), current["access_token"]).json()
     (kept,) = session_keys(redis_conn, user.pk)
     assert kept.decode().endswith(f":s:{sid_of(current)}")
     assert index_members(redis_conn, user.pk) == {sid_of(current).encode()}
@@ -91,7 +84,7 @@ def test_a_change_drops_the_index_entry_of_a_session_that_had_expired(user, logi
     (key,) = session_keys(redis_conn, user.pk, sid_of(expired))
     redis_conn.delete(key)  # its TTL ran out: the index still lists it
     received.clear()
-    assert change(current["access_token"]).status_code == 200
+    assert change_password(APIClient(), current["access_token"]).status_code == 200
     assert index_members(redis_conn, user.pk) == {sid_of(current).encode()}
     assert received["session_ended"] == []  # it was not live: nothing ended
 
@@ -114,8 +107,8 @@ def stale_token(how: str, user):
         rotated = holder.post(COOKIE_REFRESH, **APP) if cookie else refresh(holder, old)
         assert rotated.status_code == 200
         access = rotated.json()["access_token"]
-    changed = change(access, client=holder, url=COOKIE_PASSWORD if cookie else PASSWORD_URL,
-                     **(APP if cookie else {}))
+    changed = change_password(holder, access, url=COOKIE_PASSWORD if cookie else PASSWORD_URL,
+                              **(APP if cookie else {}))
     assert changed.status_code == 200, changed.content
     new = changed.json()
 
@@ -175,9 +168,10 @@ BEARER = {
     "sessions": ("get", SESSIONS, None),
     "delete its session": ("delete", lambda sid: f"{SESSIONS}{sid}/", None),
     "logout-all": ("post", LOGOUT_ALL, None),
-    "password": ("post", PASSWORD_URL, {"old_password": NEW, "new_password": "third passphrase 7"}),
+    "password": ("post", PASSWORD_URL,
+                 {"old_password": NEW_PASSWORD, "new_password": "third passphrase 7"}),
     "cookie password": ("post", COOKIE_PASSWORD,
-                        {"old_password": NEW, "new_password": "third passphrase 7"}),
+                        {"old_password": NEW_PASSWORD, "new_password": "third passphrase 7"}),
 }
 
 
@@ -185,7 +179,7 @@ BEARER = {
 def test_an_access_token_from_before_the_change_is_refused_everywhere(endpoint, user, login,
                                                                       redis_conn, received):
     old = login(user)
-    new = change(old["access_token"]).json()
+    new = change_password(APIClient(), old["access_token"]).json()
     sid = sid_of(new)
     record = session_record(redis_conn, new["refresh_token"])
     received.clear()
@@ -198,7 +192,7 @@ def test_an_access_token_from_before_the_change_is_refused_everywhere(endpoint, 
     assert session_record(redis_conn, new["refresh_token"]) == record
     assert dict(received) == {}
     user.refresh_from_db()
-    assert user.check_password(NEW)
+    assert user.check_password(NEW_PASSWORD)
     assert listed(new["access_token"]) == [sid]
     assert refresh(APIClient(), new["refresh_token"]).status_code == 200
 
@@ -206,7 +200,7 @@ def test_an_access_token_from_before_the_change_is_refused_everywhere(endpoint, 
 # --- A password set outside the API: the shell, the admin, raw SQL ---
 
 def shell(user) -> None:
-    user.set_password(NEW)
+    user.set_password(NEW_PASSWORD)
     user.save()
 
 
@@ -215,7 +209,8 @@ def admin_sets_it(user) -> None:
     admin = Client()
     admin.force_login(root)
     response = admin.post(f"/admin/accounts/user/{user.pk}/password/",
-                          {"usable_password": "true", "password1": NEW, "password2": NEW})
+                          {"usable_password": "true", "password1": NEW_PASSWORD,
+                           "password2": NEW_PASSWORD})
     assert response.status_code == 302, response.content
 
 
@@ -225,7 +220,7 @@ def admin_own_change(user) -> None:
     admin = Client()
     admin.force_login(user)
     response = admin.post("/admin/password_change/", {
-        "old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW})
+        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert response.status_code == 302, response.content
 
 
@@ -233,7 +228,7 @@ def raw_sql(user) -> None:
     table = connection.ops.quote_name(type(user)._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET password = %s WHERE id = %s",
-                       [make_password(NEW), user.pk])
+                       [make_password(NEW_PASSWORD), user.pk])
 
 
 OUTSIDE = {"shell": shell, "admin": admin_sets_it, "admin's own change": admin_own_change,
@@ -246,8 +241,8 @@ def test_a_password_set_outside_the_api_lists_none_of_the_old_sessions(way, user
     old = [login(user), login(user)]
     OUTSIDE[way](user)
     user.refresh_from_db()
-    assert user.check_password(NEW)
-    fresh = log_in(user, NEW)
+    assert user.check_password(NEW_PASSWORD)
+    fresh = log_in(user, NEW_PASSWORD)
     assert listed(fresh["access_token"]) == [sid_of(fresh)]
     for pair in old:
         assert_error(me(APIClient(), pair["access_token"]), 401, "session_revoked")
@@ -259,7 +254,7 @@ def test_a_password_set_outside_the_api_lists_none_of_the_old_sessions(way, user
 
 # --- A reset link ---
 
-def reset(user, password: str = NEW):
+def reset(user, password: str = NEW_PASSWORD):
     """POST the confirmation of a reset link made for `user` (as the database holds it: the
     link covers the last login)."""
     user.refresh_from_db()
@@ -279,7 +274,7 @@ def test_a_reset_removes_every_session_and_lists_none_of_them(user, login, redis
     for pair in old:
         assert_error(me(APIClient(), pair["access_token"]), 401, "session_revoked")
         assert_error(refresh(APIClient(), pair["refresh_token"]), 401, "session_revoked")
-    fresh = log_in(user, NEW)
+    fresh = log_in(user, NEW_PASSWORD)
     assert listed(fresh["access_token"]) == [sid_of(fresh)]
 
 
@@ -291,7 +286,7 @@ def test_a_login_with_the_new_password_around_a_reset_survives_it(
     with django_capture_on_commit_callbacks(execute=False) as after_commit:
         assert reset(user).status_code == 204
     # Logged in with the new password before the reset's removal of the old sessions ran.
-    fresh = log_in(user, NEW)
+    fresh = log_in(user, NEW_PASSWORD)
     received.clear()
     for callback in after_commit:
         callback()

@@ -3,43 +3,45 @@ falls behind turns writes into 503s, and the client's retry of the same request,
 replica is back, gets the same session going: nothing lost, no one logged out."""
 
 import signal
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
-                           assert_error, caches_at, me, session_keys)
+from tests.helpers import (LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, REFRESH,
+                           assert_error, caches_at, change_password, me, session_keys)
 from tests.servers import RedisServer
+from tests.system.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
-# Shorter than the tests' socket timeout (0.5 s, tokens.E013), long enough for a replica in
-# step on a busy 2-core machine.
+# How long a write waits for a replica that lags (`paused`): shorter than the tests' socket
+# timeout (0.5 s, tokens.E013), so that each such test waits no longer than it must.
 ACKS = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=300)}
+# How long one waits for a replica in step, which acknowledges within moments but on a busy
+# 2-core machine may be kept off the CPU for longer than ACKS' wait; the primary's socket
+# timeout is longer still (tokens.E013).
+IN_STEP = {"REPLICA_ACKS": 1, "REPLICA_ACK_TIMEOUT": timedelta(seconds=5)}
+IN_STEP_SOCKET_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
 def pair():
     """A primary and one replica of it, the replica in sync."""
-    primary = RedisServer.start()
+    # The replica's first sync at once, not after Redis's default 5 s wait for others.
+    primary = RedisServer.start("--repl-diskless-sync-delay", "0")
     replica = None
     try:
         replica = RedisServer.start("--replicaof", "127.0.0.1", str(primary.port))
         conn = redis.Redis(port=primary.port)
-        for _ in range(200):
-            if conn.info("replication").get("connected_slaves") == 1 and \
-                    redis.Redis(port=replica.port).info("replication")[
-                        "master_link_status"] == "up":
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("the replica did not sync")
+        wait_for(lambda: conn.info("replication").get("connected_slaves") == 1
+                 and redis.Redis(port=replica.port).info("replication")[
+                     "master_link_status"] == "up")
         # In step: a write is acknowledged (a replica that has just synced may not be yet).
         for _ in range(50):
             conn.set("in-step", 1)
@@ -59,22 +61,29 @@ def primary_conn(pair):
     primary, replica = pair
     conn = redis.Redis(port=primary.port)
     conn.flushdb()
-    with override_settings(CACHES=caches_at(primary.url), TOKENS=ACKS):
+    caches = caches_at(primary.url)
+    caches["default"]["OPTIONS"]["SOCKET_TIMEOUT"] = IN_STEP_SOCKET_TIMEOUT
+    with override_settings(CACHES=caches, TOKENS=IN_STEP):
         yield conn
     replica.process.send_signal(signal.SIGCONT)  # should a test fail while it is paused
 
 
 class paused:
-    """The replica stopped (SIGSTOP): it stays connected but acknowledges nothing."""
+    """The replica stopped (SIGSTOP): it stays connected but acknowledges nothing; a write
+    waits ACKS' short while for it."""
 
     def __init__(self, replica: RedisServer):
         self.replica = replica
+        self.short_wait = None
 
     def __enter__(self):
+        self.short_wait = override_settings(TOKENS={**settings.TOKENS, **ACKS})
+        self.short_wait.enable()
         self.replica.process.send_signal(signal.SIGSTOP)
 
     def __exit__(self, *exc):
         self.replica.process.send_signal(signal.SIGCONT)
+        self.short_wait.disable()
         primary_port = int(self.replica.args[self.replica.args.index("--replicaof") + 2])
         conn = redis.Redis(port=primary_port)
         # Bounded: until the replica has caught up with everything the primary wrote.
@@ -145,13 +154,11 @@ def test_a_password_change_a_replica_did_not_acknowledge_is_retried_to_the_same_
     _, replica = pair
     tokens = login(user)
     other = login(user)
-    body = {"old_password": PASSWORD, "new_password": "a new and long passphrase 42"}
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}",
-            "HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+    key = str(uuid.uuid4())
     with paused(replica):
-        assert_error(api.post(PASSWORD_URL, body, format="json", **auth), 503,
+        assert_error(change_password(api, tokens["access_token"], key), 503,
                      "token_store_unavailable")
-    retry = api.post(PASSWORD_URL, body, format="json", **auth)
+    retry = change_password(api, tokens["access_token"], key)
     assert retry.status_code == 200, retry.content
     assert me(api, retry.json()["access_token"]).status_code == 200
     assert_error(me(api, other["access_token"]), 401, "session_revoked")
@@ -232,16 +239,13 @@ def test_a_password_change_the_replica_did_not_acknowledge_is_committed_not_half
     _, replica = pair
     tokens = login(user)
     other = login(user)
-    new = "a new and long passphrase 43"
     with paused(replica):
-        assert_error(api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": new},
-                              format="json",
-                              HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"),
-                     503, "token_store_unavailable")
+        assert_error(change_password(api, tokens["access_token"]), 503,
+                     "token_store_unavailable")
     user.refresh_from_db()
-    assert user.check_password(new)
+    assert user.check_password(NEW_PASSWORD)
     assert_error(me(api, other["access_token"]), 401, "session_revoked")
-    assert api.post(OBTAIN, {"username": user.username, "password": new},
+    assert api.post(OBTAIN, {"username": user.username, "password": NEW_PASSWORD},
                     format="json").status_code == 200
 
 
@@ -261,7 +265,7 @@ def test_a_logout_everywhere_the_replica_did_not_acknowledge_is_recorded(
 
 
 def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
-        admin_client, api, user, login, primary_conn, pair):
+        superuser_client, api, user, login, primary_conn, pair):
     from django.contrib.messages import get_messages
 
     from tokens.admin.sessions import REPLICAS_BEHIND
@@ -269,7 +273,7 @@ def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
     _, replica = pair
     tokens = login(user)
     with paused(replica):
-        response = admin_client.post(f"/admin/accounts/user/{user.pk}/sessions/revoke-all/",
-                                     {"post": "yes"})
+        response = superuser_client.post(f"/admin/accounts/user/{user.pk}/sessions/revoke-all/",
+                                         {"post": "yes"})
     assert [str(m) for m in get_messages(response.wsgi_request)] == [REPLICAS_BEHIND]
     assert_error(me(api, tokens["access_token"]), 401, "session_revoked")

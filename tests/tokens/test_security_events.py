@@ -10,9 +10,8 @@ import time_machine
 from django.core.management import call_command
 from django.test import override_settings
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
-                           assert_error,
-                           claims_of, me, refresh)
+from tests.helpers import (LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, REFRESH,
+                           assert_error, change_password, claims_of, me, refresh)
 from tokens.services import security_events
 from tokens.admin.events import events_of_user_url
 from tokens.models import SecurityEvent
@@ -23,12 +22,6 @@ Kind = SecurityEvent.Kind
 
 def events(**filters) -> list[SecurityEvent]:
     return list(SecurityEvent.objects.filter(**filters).order_by("id"))
-
-
-@pytest.fixture
-def admin_client(client, make_user):
-    client.force_login(make_user(username="root", is_staff=True, is_superuser=True))
-    return client
 
 
 def test_the_everyday_paths_write_nothing(api, user, login):
@@ -67,9 +60,7 @@ def test_logout_everywhere_is_recorded_with_its_count(api, user, login):
 
 def test_a_password_change_is_recorded(api, user, login):
     pair = login(user)
-    reply = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": "a much better "
-                     "passphrase 42"}, format="json",
-                     HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+    reply = change_password(api, pair["access_token"])
     assert reply.status_code == 200
     [event] = events()
     assert (event.kind, event.user, event.by) == (Kind.PASSWORD_CHANGED, user, "password change")
@@ -80,7 +71,7 @@ def test_a_password_reset_is_recorded(api, user):
 
     uid, token = reset_link(user).rpartition("#")[2].split("/")  # tests/settings.py
     reply = api.post("/api/auth/password/reset/confirm/",
-                     {"uid": uid, "token": token, "new_password": "a much better passphrase 42"},
+                     {"uid": uid, "token": token, "new_password": NEW_PASSWORD},
                      format="json", REMOTE_ADDR="10.0.0.3")
     assert reply.status_code == 204, reply.content
     [event] = events()
@@ -100,14 +91,14 @@ def test_revocations_by_a_command_are_recorded(user, login):
     ]
 
 
-def test_revocations_by_an_admin_are_recorded(admin_client, api, user, login):
+def test_revocations_by_an_admin_are_recorded(superuser_client, api, user, login):
     pair = login(user)
     sid = claims_of(pair["refresh_token"])["sid"]
     sessions = f"/admin/accounts/user/{user.pk}/sessions/"
-    admin_client.post(sessions + "revoke/", {"session": sid})
+    superuser_client.post(sessions + "revoke/", {"session": sid})
     login(user)
-    admin_client.post(sessions + "revoke-all/")
-    admin_client.post(sessions + "revoke-all/")  # nothing left: no event
+    superuser_client.post(sessions + "revoke-all/")
+    superuser_client.post(sessions + "revoke-all/")  # nothing left: no event
     assert [(e.kind, e.session_id, e.sessions_ended, e.by) for e in events()] == [
         (Kind.REVOKED_BY_ADMIN, sid, 1, "root"), (Kind.REVOKED_BY_ADMIN, "", 1, "root")]
 
@@ -163,30 +154,30 @@ def test_purge_deletes_only_events_past_the_retention(user):
     assert not events()
 
 
-def test_the_admin_lists_filters_and_searches_read_only(admin_client, user, make_user):
+def test_the_admin_lists_filters_and_searches_read_only(superuser_client, user, make_user):
     bob = make_user(username="bob")
     security_events.record(kind=Kind.REUSE, user=user, ip_address="10.1.1.1",
                            user_agent="<script>alert(1)</script>")
     security_events.record(kind=Kind.LOCKED_OUT, user=bob, ip_address="10.2.2.2")
     changelist = "/admin/tokens/securityevent/"
-    page = admin_client.get(changelist)
+    page = superuser_client.get(changelist)
     assert page.status_code == 200 and page.context["cl"].result_count == 2
     times = re.findall(r'<time datetime="[^"]+">([^<]+)</time>', page.content.decode())
     assert times == [event.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
                      for event in SecurityEvent.objects.order_by("-created_at")]
     for query, expected in [("?kind__exact=reuse", "alice"), ("?q=bob", "bob"),
                             ("?q=10.1.1", "alice")]:
-        result = admin_client.get(changelist + query).context["cl"].result_list
+        result = superuser_client.get(changelist + query).context["cl"].result_list
         assert [e.username for e in result] == [expected]
-    mine = admin_client.get(events_of_user_url(bob))
+    mine = superuser_client.get(events_of_user_url(bob))
     assert [e.username for e in mine.context["cl"].result_list] == ["bob"]
     event = events(user=user)[0]
-    detail = admin_client.get(f"{changelist}{event.pk}/change/")
+    detail = superuser_client.get(f"{changelist}{event.pk}/change/")
     assert detail.status_code == 200
     assert b"<script>alert" not in detail.content and b"&lt;script&gt;" in detail.content
     assert b'name="_save"' not in detail.content  # no Save: read-only
-    assert admin_client.get(f"{changelist}add/").status_code == 403
-    assert admin_client.post(f"{changelist}{event.pk}/delete/").status_code == 403
+    assert superuser_client.get(f"{changelist}add/").status_code == 403
+    assert superuser_client.post(f"{changelist}{event.pk}/delete/").status_code == 403
     assert SecurityEvent.objects.count() == 2
 
 

@@ -8,14 +8,13 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, assert_error,
+from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, assert_error, change_password,
                            claims_of, me, refresh)
 from tokens import signals
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the lifecycle hooks run on commit
 
 SIGNALS = ("session_started", "session_ended", "refresh_token_reused", "login_refused")
-NEW_PASSWORD = "a much better passphrase 42"
 
 
 @pytest.fixture
@@ -83,8 +82,7 @@ def test_logout_everywhere_sends_one_per_session(api, user, login, received):
 
 def test_a_password_change_ends_the_other_sessions(api, user, login, received):
     mine, other = login(user), login(user)
-    reply = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
-                     format="json", HTTP_AUTHORIZATION=f"Bearer {mine['access_token']}")
+    reply = change_password(api, mine["access_token"])
     assert reply.status_code == 200, reply.content
     assert received["session_ended"] == [
         ended(claims_of(other["refresh_token"])["sid"], user.pk, "password_change")]
