@@ -316,13 +316,14 @@ def host(request, host_python, postgres):
         "HOST_REDIS_URL": redis_server.url,
         "HOST_EXTRA_APPS": variant.extra_apps,
     })
-    if variant.database == "postgresql":
-        name = f"host_{variant.id.replace('-', '_').replace('+', '_')}"
-        postgres.create_database(name)
-        env.update({"HOST_DATABASE": "postgresql", "HOST_DB_NAME": name,
-                    "HOST_DB_PORT": str(postgres.port)})
-    host = Host(variant, make_project(variant, python, directory / "project"), python, env)
+    host = Host(variant, directory / "project", python, env)
     try:
+        if variant.database == "postgresql":
+            name = f"host_{variant.id.replace('-', '_').replace('+', '_')}"
+            postgres.create_database(name)
+            env.update({"HOST_DATABASE": "postgresql", "HOST_DB_NAME": name,
+                        "HOST_DB_PORT": str(postgres.port)})
+        make_project(variant, python, host.directory)
         host.manage("makemigrations", "people")
         host.manage("migrate", "--noinput")
         created = host.manage("shell", "-c", CREATE_USERS, HOST_USERS=json.dumps(
