@@ -14,7 +14,7 @@ REDIS_SOCKET_ARGS := $(if $(shell [ $$(printf %s "$(CURDIR)/$(REDIS_SOCKET)" | w
 LOCAL_REDIS_URL = $$(if [ -S $(REDIS_SOCKET) ]; then echo "unix://$(CURDIR)/$(REDIS_SOCKET)?db=0"; \
                      else echo "redis://127.0.0.1:$(REDIS_PORT)/0"; fi)
 
-.PHONY: run serve test bench bench-outage bench-reset bench-scripts install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
+.PHONY: run serve test test-host package package-venv postgresql bench bench-outage bench-reset bench-scripts install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
 
 install: $(BIN)/.installed
 
@@ -52,6 +52,20 @@ chromium:
 	    exit 1; \
 	  fi; }
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium still not found after install."; exit 1; }
+
+# Debian's PostgreSQL 15 for the host-project tests (tests/host), which initdb a throwaway
+# cluster of their own in a temporary folder; no server of the package is started or used.
+postgresql:
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's postgresql..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL not found: install it (Debian/Ubuntu: sudo apt-get install postgresql) and retry."; \
+	    exit 1; \
+	  fi; }
 
 # The local Redis for `make run`: data in var/redis (git-ignored), AOF on, loopback only.
 # Skipped when REDIS_URL is set; reused when something already answers on the port.
@@ -105,9 +119,31 @@ superuser: install migrate
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py createsuperuser
 
 # The tests start (and stop) their own redis-server on a free loopback port.
-test: install redis-server chromium
+test: install redis-server chromium postgresql package-venv
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
+
+# The app installed from its wheel into a project made by `django-admin startproject`, on
+# PostgreSQL and SQLite (tests/host; also part of `make test`).
+test-host: install redis-server postgresql package-venv
+	$(BIN)/python -m pytest tests/host
+
+# The distribution (pyproject.toml): a wheel and an sdist of the tokens app in dist/, checked
+# by twine. The build tools live in a virtualenv of their own, never in the project's.
+PACKAGE_VENV := var/package-venv
+
+package-venv: $(PACKAGE_VENV)/.installed
+
+$(PACKAGE_VENV)/.installed: requirements-package.txt
+	$(PYTHON) -m venv $(PACKAGE_VENV)
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PACKAGE_VENV)/bin/python -m pip install --quiet -r requirements-package.txt
+	touch $@
+
+package: package-venv
+	rm -rf dist
+	$(PACKAGE_VENV)/bin/python -m build --outdir dist .
+	$(PACKAGE_VENV)/bin/python -m twine check --strict dist/*
 
 # docs/demo.png: the demo page after a login, as Chromium shows it (a browser test saves it).
 demo-screenshot: install redis-server chromium
@@ -149,4 +185,4 @@ bench-reset: install redis-server
 	$(BIN)/python bench/reset_timing.py
 
 clean: redis-stop
-	rm -rf $(VENV) $(BENCH_VENV) var .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) var dist .pytest_cache

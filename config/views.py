@@ -1,20 +1,13 @@
 """Error pages: JSON `{"detail", "code"}` under /api/, Django's own pages elsewhere."""
 
 from django.core.exceptions import RequestDataTooBig
-from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-
-from tokens import metrics
-from tokens.api.clients import client_ip
-from tokens.conf import token_settings
 
 API_PREFIX = "/api/"
 
@@ -84,26 +77,3 @@ class SchemaView(PublicPage, SpectacularAPIView):
         # One version of the API: a client's `?version=` never reaches the schema or its
         # Content-Disposition header (where a newline in it was a 500).
         return None
-
-
-@require_safe
-def metrics_page(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics, for the addresses or the bearer secret configured (README,
-    "Metrics"); a 404 when neither is, a 403 for anyone else."""
-    access = metrics.scrape_access(ip_address=client_ip(request),
-                                   authorization=request.META.get("HTTP_AUTHORIZATION", ""))
-    if access == "off":
-        return _api_error(404, "not_found", "Not found.")
-    if access != "allowed":
-        return _api_error(403, "permission_denied",
-                          "You do not have permission to perform this action.")
-    body, content_type = metrics.exposition()
-    return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
-
-
-@require_safe
-def demo_page(request: HttpRequest) -> HttpResponse:
-    """The browser client's demo page: with DEBUG, or when TOKENS["DEMO_PAGE"] is on."""
-    if not (settings.DEBUG or token_settings.DEMO_PAGE):
-        raise Http404
-    return render(request, "tokens/demo.html")

@@ -1,5 +1,6 @@
 """Processes the tests (and the benchmark) start on loopback ports and stop themselves."""
 
+import os
 import shutil
 import signal
 import socket
@@ -145,3 +146,78 @@ class RedisServer:
             self.process.send_signal(signal.SIGCONT)  # in case a test left it stopped
         self.kill()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+POSTGRES_BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/bin"))
+
+
+def postgres_binary(name: str) -> str:
+    """A PostgreSQL 15 program (Debian's package: `make postgresql` installs it)."""
+    for directory in POSTGRES_BIN_DIRS:
+        if (directory / name).exists():
+            return str(directory / name)
+    raise FileNotFoundError(f"PostgreSQL's {name} not found (apt-get install postgresql)")
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster: initdb in a temporary folder, a postmaster on a
+    loopback port (its Unix socket in that folder too), trust authentication for the
+    `postgres` role from this machine only. `stop` removes it all."""
+
+    port: int
+    directory: Path
+    user: str = "postgres"
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "postgres.log"
+
+    @classmethod
+    def start(cls, attempts: int = 5) -> "PostgresServer":
+        directory = Path(tempfile.mkdtemp(prefix="tokens-postgres-"))
+        server = cls(0, directory)
+        try:
+            server._as_owner(postgres_binary("initdb"), "-D", str(server.data), "-U", server.user,
+                             "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+            for _ in range(attempts):
+                server.port = free_port()
+                try:
+                    server._as_owner(
+                        postgres_binary("pg_ctl"), "-D", str(server.data), "-l", str(server.log),
+                        "-w", "-t", "30", "start", "-o",
+                        f"-p {server.port} -c listen_addresses=127.0.0.1 "
+                        f"-k {directory} -c fsync=off -c full_page_writes=off")
+                    return server
+                except subprocess.CalledProcessError:
+                    if "Address already in use" not in server.log.read_text(errors="replace"):
+                        raise
+            raise RuntimeError(f"postgres found no free port in {attempts} attempts")
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    def _as_owner(self, *args: str) -> None:
+        """Run a server program as the cluster's owner: PostgreSQL refuses to run as root, so
+        as root the folder goes to the `postgres` system user (Debian's package makes it)."""
+        command = list(args)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def create_database(self, name: str) -> None:
+        subprocess.run([postgres_binary("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", self.user, name], check=True, capture_output=True, timeout=30)
+
+    def stop(self) -> None:
+        try:
+            if self.port:
+                self._as_owner(postgres_binary("pg_ctl"), "-D", str(self.data), "-m", "fast",
+                               "-w", "stop")
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -5,6 +5,9 @@ from django.contrib.admin import apps as admin_apps
 class TokensConfig(AppConfig):
     name = "tokens"
     verbose_name = "Tokens"
+    # The type of the ids in the app's migrations: a host on another DEFAULT_AUTO_FIELD
+    # would otherwise get a migration for this app.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         # Registers the system checks, the OpenAPI extension and the receivers that end a deleted or deactivated user's sessions.

@@ -4,22 +4,19 @@ Under gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_
 and emptied at start, by config/gunicorn.conf.py) and a scrape adds them up; without it
 (runserver, tests) the samples live in the process. Every label value is bound once, at
 import: counting is a dict lookup and an increment (in multiprocess mode, a write to a
-memory-mapped file). TOKENS["METRICS"] off counts nothing.
+memory-mapped file). TOKENS["METRICS"] off counts nothing, and so does a process without
+prometheus-client (the [metrics] extra), where /metrics is a 404.
 """
 
 import hmac
 import ipaddress
 import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+try:
+    import prometheus_client
+    from prometheus_client import multiprocess
+except ImportError:  # the [metrics] extra is not installed
+    prometheus_client = multiprocess = None
 
 from tokens.conf import token_settings
 from tokens.types import EndReason
@@ -42,53 +39,68 @@ REFRESH_CODES = {"token_expired": "expired", "token_invalid": "invalid",
                  "user_inactive": "user_inactive", "token_store_unavailable": "unavailable",
                  "session_revoked": "session_ended"}
 
-_logins = Counter("tokens_logins_total", "API logins, by outcome.", ["outcome"])
-_refreshes = Counter("tokens_refreshes_total", "Refreshes, by outcome.", ["outcome"])
-_store_errors = Counter("tokens_store_errors_total",
-                        "Token store calls that failed (each one a 503), by operation.",
-                        ["operation"])
-_sessions_ended = Counter("tokens_sessions_ended_total", "Sessions ended, by reason.",
-                          ["reason"])
-_refusals = Counter("tokens_login_limit_refusals_total",
-                    "Password checks refused by the login limits, by full budget.", ["budget"])
-_store_seconds = Histogram(
-    "tokens_store_seconds", "Time spent in a token store call, by operation.", ["operation"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+# Whether prometheus-client is installed (the [metrics] extra): without it nothing is counted.
+INSTALLED = prometheus_client is not None
 
-LOGINS = {outcome: _logins.labels(outcome) for outcome in LOGIN_OUTCOMES}
-REFRESHES = {outcome: _refreshes.labels(outcome) for outcome in REFRESH_OUTCOMES}
-REFRESHES["gone"] = REFRESHES["stale"] = REFRESHES["session_ended"]
-STORE_ERRORS = {operation: _store_errors.labels(operation) for operation in STORE_OPERATIONS}
-STORE_SECONDS = {operation: _store_seconds.labels(operation) for operation in STORE_OPERATIONS}
-SESSIONS_ENDED = {reason: _sessions_ended.labels(reason) for reason in END_REASONS}
-REFUSALS = {budget: _refusals.labels(budget) for budget in BUDGETS}
+
+def _labelled(name: str, documentation: str, label: str, values, kind: str = "Counter",
+              **kwargs) -> dict:
+    """One child per label value, bound once; none without prometheus-client."""
+    if not INSTALLED:
+        return {}
+    metric = getattr(prometheus_client, kind)(name, documentation, [label], **kwargs)
+    return {value: metric.labels(value) for value in values}
+
+
+LOGINS = _labelled("tokens_logins_total", "API logins, by outcome.", "outcome", LOGIN_OUTCOMES)
+REFRESHES = _labelled("tokens_refreshes_total", "Refreshes, by outcome.", "outcome",
+                      REFRESH_OUTCOMES)
+if INSTALLED:
+    REFRESHES["gone"] = REFRESHES["stale"] = REFRESHES["session_ended"]
+STORE_ERRORS = _labelled("tokens_store_errors_total",
+                         "Token store calls that failed (each one a 503), by operation.",
+                         "operation", STORE_OPERATIONS)
+STORE_SECONDS = _labelled(
+    "tokens_store_seconds", "Time spent in a token store call, by operation.", "operation",
+    STORE_OPERATIONS, kind="Histogram",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+SESSIONS_ENDED = _labelled("tokens_sessions_ended_total", "Sessions ended, by reason.",
+                           "reason", END_REASONS)
+REFUSALS = _labelled("tokens_login_limit_refusals_total",
+                     "Password checks refused by the login limits, by full budget.", "budget",
+                     BUDGETS)
+
+
+def counting() -> bool:
+    """Whether samples are counted: TOKENS["METRICS"] on and prometheus-client installed."""
+    return INSTALLED and token_settings.METRICS
 
 
 def login(outcome: str) -> None:
-    if token_settings.METRICS:
+    if counting():
         LOGINS[outcome].inc()
 
 
 def refresh(outcome: str) -> None:
     """Count a refresh: a store verdict (rotated, gone...) or a refusal before it."""
-    if token_settings.METRICS:
+    if counting():
         REFRESHES[outcome].inc()
 
 
 def store_call(operation: str, seconds: float, failed: bool) -> None:
-    if token_settings.METRICS:
+    if counting():
         STORE_SECONDS[operation].observe(seconds)
         if failed:
             STORE_ERRORS[operation].inc()
 
 
 def sessions_ended(reason: str, count: int) -> None:
-    if token_settings.METRICS and count:
+    if count and counting():
         SESSIONS_ENDED[reason].inc(count)
 
 
 def login_refused(budgets: tuple[str, ...]) -> None:
-    if token_settings.METRICS:
+    if counting():
         for budget in budgets:
             REFUSALS[budget].inc()
 
@@ -96,18 +108,19 @@ def login_refused(budgets: tuple[str, ...]) -> None:
 def exposition() -> tuple[bytes, str]:
     """Every metric in Prometheus' text format, added up over the workers when there are
     several, and its content type."""
-    registry = REGISTRY
+    registry = prometheus_client.REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
+        registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST
 
 
 def scrape_access(*, ip_address: str, authorization: str) -> str:
     """Who may read /metrics: "allowed"; "refused" (a client neither from an allowed address
-    nor with the bearer secret); "off" (no address and no secret configured)."""
+    nor with the bearer secret); "off" (no address and no secret configured, or no
+    prometheus-client)."""
     networks, secret = token_settings.METRICS_ALLOWED_IPS, token_settings.METRICS_BEARER_TOKEN
-    if not networks and not secret:
+    if not INSTALLED or (not networks and not secret):
         return "off"
     if secret:
         scheme, _, presented = authorization.partition(" ")

@@ -133,10 +133,13 @@ def _primary_key(model, alias: str, user_id: str):
         pk = field.to_python(user_id)
     except (ValueError, ValidationError):
         raise TokenInvalid("Token user not found.") from None
-    if isinstance(field, models.IntegerField):
+    column = field
+    while column.is_relation:  # a multi-table child's pk is its link to the parent's row
+        column = column.target_field
+    if isinstance(column, models.IntegerField):
         # A validly signed `sub` of 25 digits is still no user: refuse it here, or the
         # database driver raises OverflowError (a 500) binding it to the query.
-        low, high = connections[alias].ops.integer_field_range(field.get_internal_type())
+        low, high = connections[alias].ops.integer_field_range(column.get_internal_type())
         if (low is not None and pk < low) or (high is not None and pk > high):
             raise TokenInvalid("Token user not found.")
     return pk

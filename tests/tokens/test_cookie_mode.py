@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from tests.helpers import (NEW_PASSWORD, PASSWORD, assert_error, claims_of, session_keys,
                            session_record)
 from tests.helpers import unreachable_caches
-from tokens.api.cookies import COOKIE_PATH, SECURE_COOKIE
+from tokens.api.cookies import SECURE_COOKIE, cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_login_sets_the_refresh_cookie_and_keeps_it_out_of_the_body(cookie_clien
     assert "refresh_token" not in body and body["access_token"]
     cookie = response.cookies[COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
-    assert cookie["path"] == COOKIE_PATH
+    assert cookie["path"] == cookie_path() == "/api/auth/cookie/"  # where config.urls mounts it
     assert int(cookie["max-age"]) == body["refresh_expires_in"]
     assert cookie_client.get("/api/auth/me/",
                              HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").status_code == 200
@@ -76,7 +76,7 @@ def test_a_replay_inside_the_leeway_sets_the_same_successor(cookie_client, user)
     successor = cookie_client.post(REFRESH, **APP).cookies[COOKIE].value
     other_tab = APIClient()
     other_tab.cookies[COOKIE] = first
-    other_tab.cookies[COOKIE]["path"] = COOKIE_PATH
+    other_tab.cookies[COOKIE]["path"] = cookie_path()
     assert other_tab.post(REFRESH, **APP).cookies[COOKIE].value == successor
 
 

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from tests.helpers import (NEW_PASSWORD, PASSWORD, SESSIONS, assert_error, claims_of,
                            session_record, unreachable_caches)
 from tokens.api.clients import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
-from tokens.api.cookies import COOKIE_PATH, PLAIN_COOKIE, SECURE_COOKIE
+from tokens.api.cookies import PLAIN_COOKIE, SECURE_COOKIE, cookie_path
 from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ class Scheme:
 
     @property
     def path(self) -> str:
-        return "/" if self.https else COOKIE_PATH
+        return "/" if self.https else cookie_path()
 
     @property
     def own_origin(self) -> str:

@@ -12,7 +12,7 @@ import time_machine
 from tests.helpers import (LOGOUT, assert_error, change_password, claims_of, index_members, me,
                            refresh, session_keys)
 from tokens import signals
-from tokens.api.cookies import COOKIE_PATH
+from tokens.api.cookies import cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
 
@@ -111,7 +111,7 @@ def test_cookie_logout_with_a_spent_cookie_is_reuse(user, reused):
     live = browser.cookies[COOKIE].value
     thief = Client()
     thief.cookies[COOKIE] = spent
-    thief.cookies[COOKIE]["path"] = COOKIE_PATH
+    thief.cookies[COOKIE]["path"] = cookie_path()
     with time_machine.travel(timedelta(seconds=11)):
         assert thief.post(COOKIE_LOGOUT, **APP).status_code == 204
         response = browser.post(COOKIE_REFRESH, **APP)

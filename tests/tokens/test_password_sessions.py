@@ -20,7 +20,7 @@ from tests.helpers import (
 )
 from tests.tokens.test_many_sessions import MANY
 from tests.tokens.test_signals import received  # noqa: F401 (a fixture: the signals sent)
-from tokens.api.cookies import COOKIE_PATH
+from tokens.api.cookies import cookie_path
 from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
 
@@ -121,7 +121,7 @@ def stale_token(how: str, user):
         other = APIClient()
         if cookie:
             other.cookies[COOKIE] = old
-            other.cookies[COOKIE]["path"] = COOKIE_PATH
+            other.cookies[COOKIE]["path"] = cookie_path()
             return other.post(COOKIE_LOGOUT if "logout" in how else COOKIE_REFRESH, **APP)
         if "logout" in how:
             return other.post(LOGOUT, {"refresh_token": old}, format="json")

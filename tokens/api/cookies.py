@@ -4,7 +4,8 @@ attaches the cookie by itself.
 
 The cookie: over HTTPS `__Host-tokens_refresh` (Secure, Path=/, no Domain: no other
 subdomain can set or shadow it, "cookie tossing"); over plain HTTP (development), where a
-`__Host-` name is impossible, `tokens_refresh` scoped to Path=/api/auth/cookie/. A request
+`__Host-` name is impossible, `tokens_refresh` scoped to the cookie endpoints' folder
+(/api/auth/cookie/ where tokens.urls is mounted at /api/auth/: cookie_path). A request
 carrying the name twice is refused, never guessed at.
 
 CSRF: every unsafe request to a cookie endpoint must carry the custom header
@@ -14,10 +15,12 @@ CSRF: every unsafe request to a cookie endpoint must carry the custom header
 of those origins.
 """
 
+import os.path
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -26,7 +29,8 @@ from tokens.types import TokenPair
 
 SECURE_COOKIE = "__Host-tokens_refresh"
 PLAIN_COOKIE = "tokens_refresh"
-COOKIE_PATH = "/api/auth/cookie/"  # where the plain cookie is sent
+COOKIE_ROUTES = ("tokens:cookie-obtain", "tokens:cookie-refresh", "tokens:cookie-logout",
+                 "tokens:cookie-password")
 CSRF_HEADER = "X-Requested-With"
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -34,6 +38,18 @@ DEFAULT_PORTS = {"http": "80", "https": "443"}
 def cookie_name() -> str:
     """The cookie's name: `__Host-` whenever cookies are Secure (DJANGO_HTTPS)."""
     return SECURE_COOKIE if settings.SESSION_COOKIE_SECURE else PLAIN_COOKIE
+
+
+def cookie_path() -> str:
+    """Where the plain cookie is sent: the folder of the cookie endpoints, wherever the
+    project's URLconf mounts tokens.urls (its prefix and the script name included)."""
+    return folder_of(*COOKIE_ROUTES)
+
+
+def folder_of(*routes: str) -> str:
+    """The deepest URL folder holding every one of these named routes (reverse())."""
+    common = os.path.commonprefix([reverse(route) for route in routes])
+    return common[:common.rindex("/") + 1]
 
 
 def refresh_token(request: Request) -> str:
@@ -57,7 +73,7 @@ def set_refresh_cookie(response: HttpResponse, pair: TokenPair) -> None:
     secure = settings.SESSION_COOKIE_SECURE
     response.set_cookie(
         cookie_name(), pair.refresh_token, max_age=pair.refresh_expires_in,
-        path="/" if secure else COOKIE_PATH, secure=secure, httponly=True, samesite="Strict",
+        path="/" if secure else cookie_path(), secure=secure, httponly=True, samesite="Strict",
     )
 
 
@@ -65,7 +81,7 @@ def expire_refresh_cookie(response: HttpResponse) -> None:
     """Remove the cookie: its session has ended."""
     secure = settings.SESSION_COOKIE_SECURE
     response.set_cookie(cookie_name(), "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT",
-                        path="/" if secure else COOKIE_PATH, secure=secure, httponly=True,
+                        path="/" if secure else cookie_path(), secure=secure, httponly=True,
                         samesite="Strict")
 
 

@@ -7,6 +7,8 @@ from rest_framework.exceptions import ParseError
 class JSONParser(parsers.JSONParser):
     """DRF's JSONParser; a body nested too deeply to decode is a 400 parse_error, not a 500."""
 
+    strict = True  # NaN and Infinity are no JSON, whatever the host's STRICT_JSON
+
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             return super().parse(stream, media_type, parser_context)

@@ -1,8 +1,9 @@
 import unicodedata
+from datetime import timezone
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+
+from tokens.api.schema import OpenApiTypes, extend_schema_field
 
 
 class UsernameField(serializers.CharField):
@@ -73,11 +74,19 @@ class CookiePairSerializer(serializers.Serializer):
     )
 
 
+class Instant(serializers.DateTimeField):
+    """ISO 8601 in UTC ("2026-01-31T12:00:00Z"), whatever the host's DATETIME_FORMAT and
+    TIME_ZONE."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format=ISO_8601, default_timezone=timezone.utc, **kwargs)
+
+
 class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField(help_text="Last refresh of the session.")
-    expires_at = serializers.DateTimeField(help_text="When the session ends unless refreshed.")
+    created_at = Instant()
+    last_used_at = Instant(help_text="Last refresh of the session.")
+    expires_at = Instant(help_text="When the session ends unless refreshed.")
     user_agent = serializers.CharField()
     ip_address = serializers.CharField()
     current = serializers.SerializerMethodField(

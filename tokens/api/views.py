@@ -1,26 +1,32 @@
 """Thin views: validate the body, call one service, shape the response."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
 from rest_framework import status
-from rest_framework.permissions import AllowAny
+from rest_framework.metadata import SimpleMetadata
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import services
 from tokens.api import cookies
+from tokens.api.authentication import BearerAuthentication
 from tokens.api.clients import (
     IDEMPOTENCY_KEY_PATTERN,
     client_info,
     idempotency_key,
     set_device_cookie,
 )
+from tokens.api.schema import (
+    OpenApiParameter,
+    OpenApiResponse,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_view,
+)
+from tokens.api.errors import api_exception_handler
+from tokens.api.parsers import JSONParser
+from tokens.api.renderers import JSONRenderer
 from tokens.api.serializers import (
     CookiePairSerializer,
     ErrorSerializer,
@@ -125,7 +131,25 @@ class CookieMode:
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-class PublicView(APIView):
+class TokensView(APIView):
+    """The base of every view: the app's own contract, whatever the host project's
+    REST_FRAMEWORK defaults say (its authentication, permissions, parsers, renderers,
+    throttles, versioning or exception handler change no status, code, body or header)."""
+
+    authentication_classes = [BearerAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    throttle_classes: list = []  # the login limits are the app's own throttle
+    content_negotiation_class = DefaultContentNegotiation
+    metadata_class = SimpleMetadata
+    versioning_class = None
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+
+class PublicView(TokensView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     reads_refresh_token = False
@@ -181,7 +205,7 @@ class LogoutView(BodyMode, PublicView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LogoutAllView(APIView):
+class LogoutAllView(TokensView):
     @extend_schema(
         request=None,
         responses={204: None, 401: ERROR, 503: UNAVAILABLE},
@@ -193,7 +217,7 @@ class LogoutAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PasswordChangeView(BodyMode, APIView):
+class PasswordChangeView(BodyMode, TokensView):
     reads_refresh_token = False
 
     accepts_change_retry = True  # see BearerAuthentication.retry_of
@@ -215,7 +239,7 @@ class PasswordChangeView(BodyMode, APIView):
         return self.pair_response(pair)
 
 
-class SessionListView(APIView):
+class SessionListView(TokensView):
     @extend_schema(
         responses={200: SessionSerializer(many=True), 401: ERROR, 503: UNAVAILABLE},
         summary="The current user's live sessions.",
@@ -226,7 +250,7 @@ class SessionListView(APIView):
         return Response(SessionSerializer(sessions, many=True, context=context).data)
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(TokensView):
     @extend_schema(
         responses={204: None, 401: ERROR,
                    404: OpenApiResponse(ErrorSerializer, description="Not a session id."),
@@ -302,7 +326,7 @@ class JWKSView(PublicView):
         return Response({"keys": keys}, headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
 
 
-class MeView(APIView):
+class MeView(TokensView):
     @extend_schema(responses={200: MeSerializer, 401: ERROR, 503: UNAVAILABLE},
                    summary="The current user.")
     def get(self, request: Request) -> Response:
@@ -320,7 +344,7 @@ COOKIE_PARAMETER = OpenApiParameter(
     cookies.PLAIN_COOKIE, OpenApiTypes.STR, OpenApiParameter.COOKIE,
     description="The refresh token, set by the cookie-mode login: HttpOnly, SameSite=Strict; "
                 f"named {cookies.SECURE_COOKIE} (Path=/) over HTTPS, {cookies.PLAIN_COOKIE} "
-                f"(Path={cookies.COOKIE_PATH}) otherwise. The body is not read.",
+                "(Path: the cookie endpoints' folder) otherwise. The body is not read.",
 )
 
 

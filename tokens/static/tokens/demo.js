@@ -2,7 +2,9 @@
 // textContent, never innerHTML: user agents and addresses are attacker-controlled.
 import {createAuthClient, resetLinkFrom} from "./client.js";
 
-const auth = createAuthClient();
+// Where the project mounted the API (tokens.urls), as the page was rendered with it.
+const apiRoot = document.body.dataset.apiRoot || "/api/auth/";
+const auth = createAuthClient({baseUrl: apiRoot});
 window.auth = auth; // for the browser tests and the curious
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -16,7 +18,7 @@ function showState() {
 }
 
 async function whoAmI() {
-  const reply = await auth.fetch("/api/auth/me/");
+  const reply = await auth.fetch(`${apiRoot}me/`);
   $("whoami").textContent = JSON.stringify(await reply.json(), null, 2);
 }
 
