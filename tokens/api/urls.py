@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tokens.api import views
+from tokens.api import cookie_views, views
 
 app_name = "tokens"
 
@@ -22,8 +22,8 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("jwks/", views.JWKSView.as_view(), name="jwks"),
     # Cookie mode (browsers): the refresh token in an HttpOnly cookie scoped to these paths.
-    path("cookie/token/", views.CookieObtainTokenView.as_view(), name="cookie-obtain"),
-    path("cookie/refresh/", views.CookieRefreshTokenView.as_view(), name="cookie-refresh"),
-    path("cookie/logout/", views.CookieLogoutView.as_view(), name="cookie-logout"),
-    path("cookie/password/", views.CookiePasswordChangeView.as_view(), name="cookie-password"),
+    path("cookie/token/", cookie_views.CookieObtainTokenView.as_view(), name="cookie-obtain"),
+    path("cookie/refresh/", cookie_views.CookieRefreshTokenView.as_view(), name="cookie-refresh"),
+    path("cookie/logout/", cookie_views.CookieLogoutView.as_view(), name="cookie-logout"),
+    path("cookie/password/", cookie_views.CookiePasswordChangeView.as_view(), name="cookie-password"),
 ]

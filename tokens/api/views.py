@@ -1,4 +1,6 @@
-"""Thin views: validate the body, call one service, shape the response."""
+"""Thin views on one base class (TokensView): validate the body, call one service, shape
+the response. Over 250 lines only by their OpenAPI descriptions, each beside its view; the
+cookie-mode twins are in cookie_views."""
 
 from rest_framework import status
 from rest_framework.metadata import SimpleMetadata
@@ -9,26 +11,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens import services
-from tokens.api import cookies
 from tokens.api.authentication import BearerAuthentication
 from tokens.api.clients import (
-    IDEMPOTENCY_KEY_PATTERN,
     client_info,
     idempotency_key,
     set_device_cookie,
 )
-from tokens.api.schema import (
-    OpenApiParameter,
-    OpenApiResponse,
-    OpenApiTypes,
-    extend_schema,
-    extend_schema_view,
-)
+from tokens.api.docs import CHANGE_KEY, ERROR, REFRESH_KEY, THROTTLED, UNAVAILABLE
 from tokens.api.errors import api_exception_handler
 from tokens.api.parsers import JSONParser
 from tokens.api.renderers import JSONRenderer
+from tokens.api.schema import (
+    OpenApiResponse,
+    OpenApiTypes,
+    extend_schema,
+)
 from tokens.api.serializers import (
-    CookiePairSerializer,
     ErrorSerializer,
     MeSerializer,
     ObtainSerializer,
@@ -43,31 +41,9 @@ from tokens.services import password_reset
 from tokens.signing_keys import keyset
 from tokens.types import EndReason, TokenPair
 
-ERROR = OpenApiResponse(ErrorSerializer)
 # Seconds a verifier may cache the key set: a new key is published as a fallback (verify
 # only) for longer than this before it signs anything (README, "Rotating keys").
 JWKS_MAX_AGE = 300
-UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="The token store is unavailable.")
-CSRF_FAILED = OpenApiResponse(ErrorSerializer, description="csrf_failed: no X-Requested-With "
-                              "header, or an Origin that is not allowed.")
-THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many failed password checks "
-                            "for this username or client; see Retry-After.")
-
-
-def idempotency_parameter(description: str) -> OpenApiParameter:
-    """The Idempotency-Key request header, as tokens.api.clients.idempotency_key accepts it."""
-    return OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                            description=description, pattern=IDEMPOTENCY_KEY_PATTERN)
-
-
-REFRESH_KEY = idempotency_parameter(
-    "Random for each refresh attempt (a UUID4), sent again unchanged only when retrying that "
-    "attempt (after a timeout, a 503, a lost reply): the retry then gets the same successor "
-    "within RETRY_WINDOW instead of a token_reused verdict. Keep it in memory only, and do "
-    "not log it.")
-CHANGE_KEY = idempotency_parameter(
-    "Random for each change attempt, sent again unchanged only when retrying it with the same "
-    "token and body: a retry whose first reply was lost then answers as that change did.")
 
 
 def token_response(pair: TokenPair, *, with_refresh_token: bool = True) -> Response:
@@ -95,40 +71,6 @@ class BodyMode:
 
     def pair_response(self, pair: TokenPair) -> Response:
         return token_response(pair)
-
-
-SESSION_OVER = {"token_reused", "token_expired", "user_inactive"}
-
-
-class CookieMode:
-    """The refresh token travels in an HttpOnly cookie (browsers; see tokens.api.cookies)."""
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        method = request.method.lower()
-        if method in self.http_method_names and hasattr(self, method):  # else a 405
-            cookies.check_csrf(request)
-
-    def refresh_token(self, request: Request) -> str:
-        return cookies.refresh_token(request)  # the body is not read in cookie mode
-
-    def pair_response(self, pair: TokenPair) -> Response:
-        response = token_response(pair, with_refresh_token=False)
-        cookies.set_refresh_cookie(response, pair)
-        return response
-
-    def finalize_response(self, request: Request, response: Response, *args, **kwargs):
-        # Expire the cookie only when its session is certainly over for this browser: a
-        # logout done, a reuse (the session is gone), an expired token, an inactive user.
-        # Not on token_invalid or session_revoked: a late reply to another tab (its cookie
-        # already replaced, or its generation moved on by a password change in this tab),
-        # or a cookie tossed by a sibling site, must not delete the browser's live cookie.
-        # A 503, a 403 or a 400 ends nothing.
-        ended = getattr(self, "ends_session", False) and status.is_success(response.status_code)
-        code = response.data.get("code") if isinstance(response.data, dict) else None
-        if ended or (self.reads_refresh_token and code in SESSION_OVER):
-            cookies.expire_refresh_cookie(response)
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class TokensView(APIView):
@@ -332,58 +274,3 @@ class MeView(TokensView):
     def get(self, request: Request) -> Response:
         user = request.user  # the shape MeSerializer documents, without its per-call cost
         return Response({"id": user.pk, "username": user.get_username(), "email": user.email})
-
-
-# Cookie mode: the same endpoints, with the refresh token in the tokens_refresh cookie.
-CSRF_PARAMETER = OpenApiParameter(
-    cookies.CSRF_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
-    description="Any value: proves the request came from the app (CSRF defence; browsers "
-                "send a custom header cross-origin only after a CORS preflight).",
-)
-COOKIE_PARAMETER = OpenApiParameter(
-    cookies.PLAIN_COOKIE, OpenApiTypes.STR, OpenApiParameter.COOKIE,
-    description="The refresh token, set by the cookie-mode login: HttpOnly, SameSite=Strict; "
-                f"named {cookies.SECURE_COOKIE} (Path=/) over HTTPS, {cookies.PLAIN_COOKIE} "
-                "(Path: the cookie endpoints' folder) otherwise. The body is not read.",
-)
-
-
-@extend_schema_view(post=extend_schema(
-    request=ObtainSerializer, parameters=[CSRF_PARAMETER],
-    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-               429: THROTTLED, 503: UNAVAILABLE},
-    summary="Log in (cookie mode): the refresh token is set as an HttpOnly cookie, not "
-            "returned.",
-))
-class CookieObtainTokenView(CookieMode, ObtainTokenView):
-    pass
-
-
-@extend_schema_view(post=extend_schema(
-    request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER, REFRESH_KEY],
-    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-               503: UNAVAILABLE},
-    summary="Rotate the refresh token of the cookie (cookie mode): the cookie is replaced; "
-            "expired on token_reused, token_expired and user_inactive.",
-))
-class CookieRefreshTokenView(CookieMode, RefreshTokenView):
-    pass
-
-
-@extend_schema_view(post=extend_schema(
-    request=None, parameters=[CSRF_PARAMETER, COOKIE_PARAMETER],
-    responses={204: None, 400: ERROR, 403: CSRF_FAILED, 503: UNAVAILABLE},
-    summary="Log out (cookie mode): end the cookie's session and expire the cookie.",
-))
-class CookieLogoutView(CookieMode, LogoutView):
-    pass
-
-
-@extend_schema_view(post=extend_schema(
-    request=PasswordChangeSerializer, parameters=[CSRF_PARAMETER, CHANGE_KEY],
-    responses={200: CookiePairSerializer, 400: ERROR, 401: ERROR, 403: CSRF_FAILED,
-               429: THROTTLED, 503: UNAVAILABLE},
-    summary="Change the password (cookie mode): the new refresh token replaces the cookie.",
-))
-class CookiePasswordChangeView(CookieMode, PasswordChangeView):
-    pass
