@@ -106,6 +106,7 @@ superuser: install migrate
 
 # The tests start (and stop) their own redis-server on a free loopback port.
 test: install redis-server chromium
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # docs/demo.png: the demo page after a login, as Chromium shows it (a browser test saves it).

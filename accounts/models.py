@@ -1,6 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 
-from tokens.models import SessionsSurviveRehash
+from tokens.base_user import SessionsSurviveRehash
 
 
 class User(SessionsSurviveRehash, AbstractUser):

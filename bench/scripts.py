@@ -30,20 +30,13 @@ NEW_PASSWORD = "a much better passphrase 42"
 
 
 def add_sessions(count: int) -> None:
-    """`count` sessions of alice, written by the store itself (this process is configured
-    like the servers: same database, Redis and keys)."""
+    """`count` sessions of alice (this process is configured like the servers: same
+    database, Redis and keys)."""
     from django.contrib.auth import get_user_model
 
-    from tokens import clock, store, users
+    from tests.helpers import add_sessions as add
 
-    user = get_user_model().objects.get(username="alice")
-    now_ms = clock.now_ms()
-    for i in range(count):
-        store.create_session(
-            user_id=str(user.pk), session_id=f"bulk{i}", jti=f"jti{i}", generation=1,
-            fingerprint=users.password_fingerprint(user), now_ms=now_ms,
-            expires_at=now_ms // 1000 + 86_400 + i, absolute_expires_at=now_ms // 1000 + 90_000,
-            user_agent="bench", ip_address="127.0.0.1")
+    add(get_user_model().objects.get(username="alice"), count, user_agent="bench")
 
 
 def slowest(conn: redis.Redis) -> tuple[float, float, int]:

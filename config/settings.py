@@ -224,12 +224,12 @@ TOKENS = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authentication.BearerAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.api.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["tokens.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tokens.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "tokens.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "tokens.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of the API that append to X-Forwarded-For. 0 (default): the client
     # address is REMOTE_ADDR and the header is ignored, so it cannot dodge the login

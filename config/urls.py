@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.views import SchemaView, SwaggerView, demo_page, metrics_page
-from tokens.views import JWKSView
+from tokens.api.views import JWKSView
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tokens import metrics
-from tokens.clients import client_ip
+from tokens.api.clients import client_ip
 from tokens.conf import token_settings
 
 API_PREFIX = "/api/"

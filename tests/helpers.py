@@ -145,3 +145,17 @@ def _pems(key) -> tuple[bytes, bytes]:
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
+
+
+def add_sessions(user, count: int, *, user_agent: str = "bulk") -> None:
+    """`count` live sessions of `user`, written straight to the store, as that many logins
+    would (a login each would spend a password check per session)."""
+    from tokens import clock, store, users
+
+    now_ms = clock.now_ms()
+    for i in range(count):
+        store.create_session(
+            user_id=str(user.pk), session_id=f"bulk{i}", jti=f"jti{i}", generation=1,
+            fingerprint=users.password_fingerprint(user), now_ms=now_ms,
+            expires_at=now_ms // 1000 + 3600 + i, absolute_expires_at=now_ms // 1000 + 7200,
+            user_agent=user_agent, ip_address="127.0.0.1")

@@ -7,9 +7,12 @@ class TokensConfig(AppConfig):
     verbose_name = "Tokens"
 
     def ready(self) -> None:
-        # Registers the system checks, the OpenAPI extension and the user lifecycle hooks.
+        # Registers the system checks, the OpenAPI extension and the receivers that end a deleted or deactivated user's sessions.
         # The runtime guard against silent stores lives in tokens.store (checked on use).
-        from tokens import checks, schema, signals  # noqa: F401
+        from tokens import checks, receivers  # noqa: F401 (receivers connect on import)
+
+        checks.register_checks()
+        from tokens.api import schema  # noqa: F401
 
 
 class AdminConfig(admin_apps.AdminConfig):
@@ -17,4 +20,4 @@ class AdminConfig(admin_apps.AdminConfig):
 
     default = False  # "tokens" alone still means TokensConfig
 
-    default_site = "tokens.admin_site.AdminSite"
+    default_site = "tokens.sites.AdminSite"

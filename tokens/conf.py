@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "REPLICA_ACK_TIMEOUT": timedelta(milliseconds=250),
     "SIGNING_KEY": None,  # None: derived from SECRET_KEY (HMAC algorithms only)
     "VERIFYING_KEY": None,  # the public key (PEM), for RS* and EdDSA
-    # Retired keys that still verify (see tokens.keys): HMAC keys, when SIGNING_KEY is given
+    # Retired keys that still verify (see tokens.signing_keys): HMAC keys, when SIGNING_KEY is given
     # (keys derived from SECRET_KEY follow SECRET_KEY_FALLBACKS instead), and public keys.
     "SIGNING_KEY_FALLBACKS": (),
     "VERIFYING_KEY_FALLBACKS": (),
@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_SESSION_ON_ACCESS": True,
     # Failed password checks allowed ("N/s|m|h|d"; None: no limit), counted per username and
     # per client address for clients without a device cookie for that username, and per
-    # device for those with one (see tokens.login_limits).
+    # device for those with one (see tokens.services.login_limits).
     "LOGIN_FAILURES_PER_USERNAME": "5/m",
     "LOGIN_FAILURES_PER_IP": "20/m",
     "LOGIN_FAILURES_PER_DEVICE": "5/m",

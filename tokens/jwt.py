@@ -11,7 +11,7 @@ import jwt
 from tokens import clock
 from tokens.conf import ASYMMETRIC_ALGORITHMS, token_settings
 from tokens.exceptions import TokenExpired, TokenInvalid
-from tokens.keys import KeySet, keyset
+from tokens.signing_keys import KeySet, keyset
 
 logger = logging.getLogger(__name__)
 

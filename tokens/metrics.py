@@ -11,11 +11,18 @@ import hmac
 import ipaddress
 import os
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
-                               Histogram, generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from tokens.conf import token_settings
-from tokens.hooks import EndReason
+from tokens.types import EndReason
 
 LOGIN_OUTCOMES = ("success", "invalid_credentials", "throttled", "unavailable")
 # The store's verdicts (rotate.lua), then the refusals that come before it.

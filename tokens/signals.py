@@ -1,30 +1,40 @@
-"""Lifecycle hooks: a deleted or deactivated user's sessions end. Receivers only call services.
+"""Signals for integrators: what happened to sessions and logins, to email a user, page
+someone, or feed a SIEM. Sent by the services, never by views; a receiver that raises is
+logged and ignored, so it can never break a login, a refresh or a logout.
 
-They run after the transaction commits (a rolled-back change ends nothing). Should Redis be
-down then, the failure is logged and the sessions are refused anyway (the user is gone or
-inactive); `manage.py purge_tokens` removes what is left.
+Every signal is sent with `sender=None` and keyword arguments only (see README,
+"Security events"). Nothing sent carries a token or a password; client text (user agent,
+username) arrives with control characters escaped, as the sessions store it.
 """
 
-from django.conf import settings
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+import logging
 
-from tokens import services
-from tokens.hooks import EndReason
+from django.dispatch import Signal
+
+from tokens.types import EndReason  # noqa: F401 (what session_ended's `reason` is)
+
+logger = logging.getLogger(__name__)
+
+# user, session_id, ip_address, user_agent
+session_started = Signal()
+# user_id (the primary key as text), session_id, reason (an EndReason)
+session_ended = Signal()
+# user, session_id, ip_address, user_agent: a spent refresh token was presented after the
+# leeway; the session has ended (session_ended with reason "reuse" follows).
+refresh_token_reused = Signal()
+# username (as the client sent it, escaped), ip_address, user_agent, wait (seconds until a
+# new attempt is counted), budgets (the full ones: "username", "ip", "device")
+login_refused = Signal()
 
 
-def _end_sessions_after_commit(user_id: object, reason: EndReason) -> None:
-    transaction.on_commit(
-        lambda: services.revoke_all_sessions(user_id=user_id, reason=reason), robust=True)
+def send(signal: Signal, **kwargs) -> None:
+    """Send `signal` to every receiver; one that raises is logged (its exception's type and
+    message only: the arguments stay out of the log) and the others still run."""
+    for receiver, result in signal.send_robust(sender=None, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("Signal receiver %s raised %s: %s", _name(receiver),
+                         type(result).__name__, result)
 
 
-@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
-def end_sessions_of_deleted_user(sender, instance, **kwargs) -> None:
-    _end_sessions_after_commit(instance.pk, EndReason.USER_DELETED)
-
-
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def end_sessions_of_deactivated_user(sender, instance, created, **kwargs) -> None:
-    if not created and not instance.is_active:
-        _end_sessions_after_commit(instance.pk, EndReason.USER_DEACTIVATED)
+def _name(receiver) -> str:
+    return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"

@@ -60,13 +60,17 @@ def hung_mail_server():
     sink.stop()
 
 
+def api_mailing_to(project, mail_server):
+    """gunicorn as shipped, sending reset emails to `mail_server`; alice has an address."""
+    give_alice_an_email(project)
+    return project.start_api(workers=1, config_file=GUNICORN_CONFIG,
+                             DJANGO_EMAIL_HOST="127.0.0.1", DJANGO_EMAIL_PORT=str(mail_server.port),
+                             DJANGO_EMAIL_USE_TLS="0", DJANGO_PASSWORD_RESET_URL=FRONTEND)
+
+
 def test_the_connection_ends_before_the_mail_server_answers_and_no_log_holds_the_link(
         project, hung_mail_server):
-    give_alice_an_email(project)
-    api = project.start_api(workers=1, config_file=GUNICORN_CONFIG,
-                            DJANGO_EMAIL_HOST="127.0.0.1",
-                            DJANGO_EMAIL_PORT=str(hung_mail_server.port),
-                            DJANGO_EMAIL_USE_TLS="0", DJANGO_PASSWORD_RESET_URL=FRONTEND)
+    api = api_mailing_to(project, hung_mail_server)
     # The mail server has not even greeted: the worker used to wait for it (EMAIL_TIMEOUT,
     # 10 s) before it closed the connection.
     reply = raw_post(api.port, RESET, {"email": "alice@example.com"}, timeout=5)
@@ -86,11 +90,7 @@ def test_the_connection_ends_before_the_mail_server_answers_and_no_log_holds_the
 
 def test_an_email_still_on_its_way_when_gunicorn_stops_is_sent_before_the_worker_exits(
         project, hung_mail_server):
-    give_alice_an_email(project)
-    api = project.start_api(workers=1, config_file=GUNICORN_CONFIG,
-                            DJANGO_EMAIL_HOST="127.0.0.1",
-                            DJANGO_EMAIL_PORT=str(hung_mail_server.port),
-                            DJANGO_EMAIL_USE_TLS="0", DJANGO_PASSWORD_RESET_URL=FRONTEND)
+    api = api_mailing_to(project, hung_mail_server)
     assert api.call("POST", RESET, {"email": "alice@example.com"}).status == 202
     api.process.send_signal(signal.SIGTERM)
     wait_for(lambda: "Worker exiting" in api.log.read_text())  # now draining its queue

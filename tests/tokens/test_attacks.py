@@ -14,7 +14,7 @@ from tests.helpers import (
 )
 from tokens import jwt
 from tokens.conf import token_settings
-from tokens.keys import keyset
+from tokens.signing_keys import keyset
 
 pytestmark = pytest.mark.django_db
 

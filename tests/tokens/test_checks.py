@@ -37,7 +37,7 @@ def test_the_project_settings_pass():
         ({"default": DUMMY}, {}, "tokens.E003"),
         ({"default": redis_cache(IGNORE_EXCEPTIONS=True)}, {}, "tokens.E004"),
         ({"default": FILES}, {}, "tokens.E005"),
-        ({"default": {"BACKEND": "no.such.Backend"}}, {}, "tokens.E005"),
+        ({"default": {"BACKEND": "no.such.Backend"}}, {}, "tokens.E018"),
         ({"default": redis_cache(), "tokens": LOCMEM}, {"CACHE_ALIAS": "tokens"}, "tokens.E002"),
     ],
 )
@@ -73,7 +73,7 @@ def test_manage_py_check_fails_on_locmem():
         ({"ROTATION_LEEWAY": timedelta(seconds=-1)}, "tokens.E007"),
         ({"ALGORITHM": "ES256"}, "tokens.E008"),
         ({"ALGORITHM": "RS256"}, "tokens.E010"),
-        ({"ALGORITHM": "EdDSA", "SIGNING_KEY": "not a key", "VERIFYING_KEY": "nor"}, "tokens.E010"),
+        ({"ALGORITHM": "EdDSA", "SIGNING_KEY": "not a key", "VERIFYING_KEY": "nor"}, "tokens.E019"),
         ({"LOGIN_FAILURES_PER_IP": "often"}, "tokens.E011"),
         ({"LOGIN_FAILURES_PER_USERNAME": "5/fortnight"}, "tokens.E011"),
         ({"LOGIN_FAILURES_PER_USERNAME": "0/m"}, "tokens.E011"),
@@ -107,11 +107,11 @@ def asymmetric_settings(pairs: tuple, algorithm: str, mistake: str) -> dict:
 
 
 KEY_MISTAKES = {
-    "private key as VERIFYING_KEY": ["tokens.E010"],
-    "private key as a fallback": ["tokens.E010"],
-    "no key as a fallback": ["tokens.E010"],
+    "private key as VERIFYING_KEY": ["tokens.E019"],
+    "private key as a fallback": ["tokens.E022"],
+    "no key as a fallback": ["tokens.E022"],
     "a number as a fallback": ["tokens.E017"],
-    "public key as SIGNING_KEY": ["tokens.E010"],
+    "public key as SIGNING_KEY": ["tokens.E019"],
     "the other key as VERIFYING_KEY": ["tokens.E016"],
     "a string of fallbacks": ["tokens.E017"],
 }
@@ -140,7 +140,7 @@ def test_well_configured_asymmetric_keys_pass(make_keys, algorithm):
 
 @pytest.mark.parametrize("fallbacks, expected", [
     ("an-old-signing-key-of-at-least-32-bytes", ["tokens.E017"]),
-    (["short"], ["tokens.E009"]),
+    (["short"], ["tokens.E023"]),
     (["an-old-signing-key-of-at-least-32-bytes"], []),
 ])
 def test_hmac_fallbacks_are_a_list_of_long_keys(fallbacks, expected):

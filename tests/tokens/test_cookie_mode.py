@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from tests.helpers import PASSWORD, assert_error, claims_of, session_keys, session_record
 from tests.helpers import unreachable_caches
-from tokens.cookies import COOKIE_PATH, SECURE_COOKIE
-from tokens.cookies import PLAIN_COOKIE as COOKIE
+from tokens.api.cookies import COOKIE_PATH, SECURE_COOKIE
+from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from tests.helpers import (
 from tests.tokens.test_checks import asymmetric_settings
 from tokens import jwt as tokens_jwt
 from tokens import users
-from tokens.keys import hmac_kid, keyset
+from tokens.signing_keys import hmac_kid, keyset
 
 pytestmark = pytest.mark.django_db
 

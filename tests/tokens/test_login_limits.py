@@ -13,7 +13,7 @@ from tests.helpers import (
     OBTAIN, PASSWORD, PASSWORD_URL, assert_error, redis_keys, refresh, run_together,
     unreachable_caches,
 )
-from tokens.clients import DEVICE_COOKIE, DEVICE_COOKIES_MAX, SECURE_DEVICE_COOKIE
+from tokens.api.clients import DEVICE_COOKIE, DEVICE_COOKIES_MAX, SECURE_DEVICE_COOKIE
 
 pytestmark = pytest.mark.django_db
 

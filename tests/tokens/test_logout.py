@@ -11,9 +11,9 @@ import time_machine
 
 from tests.helpers import (LOGOUT, assert_error, claims_of, index_members, me, refresh,
                            session_keys)
-from tokens import hooks
-from tokens.cookies import COOKIE_PATH
-from tokens.cookies import PLAIN_COOKIE as COOKIE
+from tokens import signals
+from tokens.api.cookies import COOKIE_PATH
+from tokens.api.cookies import PLAIN_COOKIE as COOKIE
 from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +34,9 @@ def reused():
     def receiver(sender, signal, **kwargs):
         calls.append(kwargs["session_id"])
 
-    hooks.refresh_token_reused.connect(receiver)
+    signals.refresh_token_reused.connect(receiver)
     yield calls
-    hooks.refresh_token_reused.disconnect(receiver)
+    signals.refresh_token_reused.disconnect(receiver)
 
 
 def test_logout_with_a_token_spent_before_the_leeway_is_reuse(api, user, login, redis_conn,

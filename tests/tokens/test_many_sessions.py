@@ -8,28 +8,16 @@ statistics. The time each script takes is in `make bench-scripts` (bench/scripts
 import pytest
 from django.contrib.auth.hashers import make_password
 
-from tests.helpers import (LOGOUT_ALL, PASSWORD_URL, SESSIONS, index_keys, index_members,
-                           session_keys)
-from tokens import clock, services, store, users
-from tokens.hooks import EndReason
+from tests.helpers import (LOGOUT_ALL, PASSWORD_URL, SESSIONS, add_sessions, index_keys,
+                           index_members, session_keys)
+from tokens import services, store
+from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 
 NEW = "a much better passphrase 42"
 # Over two batches and over the index size whose TTL each removal recomputes (SHRINK_MAX).
 MANY = 2 * store.SESSIONS_PER_SCRIPT + 300
-
-
-def add_sessions(user, count: int) -> None:
-    """`count` live sessions of `user`, written straight to the store (a login each would
-    spend a password check per session)."""
-    now_ms = clock.now_ms()
-    for i in range(count):
-        store.create_session(
-            user_id=str(user.pk), session_id=f"bulk{i}", jti=f"jti{i}", generation=1,
-            fingerprint=users.password_fingerprint(user), now_ms=now_ms,
-            expires_at=now_ms // 1000 + 3600 + i, absolute_expires_at=now_ms // 1000 + 7200,
-            user_agent="bulk", ip_address="127.0.0.1")
 
 
 class Watch:

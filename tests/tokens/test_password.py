@@ -12,7 +12,7 @@ from tests.helpers import (
     me, refresh, run_together, session_keys, unreachable_caches,
 )
 from tokens import jwt, services, store, users
-from tokens.hooks import EndReason
+from tokens.types import EndReason
 
 pytestmark = pytest.mark.django_db
 
@@ -305,9 +305,9 @@ def test_the_rotate_and_restart_scripts_in_either_order_leave_the_change(user, l
     common = dict(user_id=claims.sub, session_id=claims.sid, now_ms=now_ms, idle_seconds=3600)
     rotate = lambda jti, generation, new_jti: store.rotate(  # noqa: E731
         **common, jti=jti, generation=generation, fingerprint=old_fingerprint, new_jti=new_jti,
-        leeway_ms=10_000, ip_address="")
+        leeway_ms=10_000, ip_address="").result
     restart = lambda: store.restart(  # noqa: E731
-        **common, generation=claims.gen, fingerprint="new-password", new_jti="changed")
+        **common, generation=claims.gen, fingerprint="new-password", new_jti="changed").result
     if first == "rotate":
         assert rotate(claims.jti, claims.gen, "refreshed").outcome == "rotated"
         assert restart().outcome == "rotated"
@@ -318,7 +318,8 @@ def test_the_rotate_and_restart_scripts_in_either_order_leave_the_change(user, l
                            generation=claims.gen + 1, fingerprint="new-password")
     assert rotate("refreshed", claims.gen, "again").outcome == "stale"
     after = store.rotate(**common, jti="changed", generation=claims.gen + 1,
-                         fingerprint="new-password", new_jti="next", leeway_ms=0, ip_address="")
+                         fingerprint="new-password", new_jti="next", leeway_ms=0,
+                         ip_address="").result
     assert (after.outcome, after.jti) == ("rotated", "next")
 
 
@@ -328,7 +329,7 @@ def test_the_restart_script_run_twice_returns_the_same_rotation(user, login, red
     attempt = dict(user_id=claims.sub, session_id=claims.sid, generation=claims.gen,
                    fingerprint="new-password", new_jti="changed",
                    now_ms=int(time.time() * 1000), idle_seconds=3600)
-    first, second = store.restart(**attempt), store.restart(**attempt)
+    first, second = store.restart(**attempt).result, store.restart(**attempt).result
     assert first.outcome == second.outcome == "rotated"
     assert second == first
     assert store.is_active(user_id=claims.sub, session_id=claims.sid,

@@ -221,7 +221,7 @@ def test_no_link_is_sent_unless_the_configured_url_is_absolute(people, mailoutbo
         assert ask("alice@example.com", HTTP_HOST="localhost:31337").status_code == 202
         assert ask("nobody@example.com", ip="192.0.2.2").status_code == 202
     assert mailoutbox == []
-    refusals = [r.getMessage() for r in caplog.records if r.name == "tokens.password_reset"]
+    refusals = [r.getMessage() for r in caplog.records if r.name == "tokens.services.password_reset"]
     assert len(refusals) == 2  # one for each request, account or none: the log tells nothing
     assert "PASSWORD_RESET_URL" in refusals[0] and refusals[0] == refusals[1]
     assert "localhost" not in caplog.text
@@ -251,7 +251,7 @@ def test_the_dummy_backend_sends_nothing_and_says_so(people, caplog):
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
         ask("alice@example.com")
         ask("nobody@example.com", ip="192.0.2.2")
-    refusals = [r for r in caplog.records if r.name == "tokens.password_reset"]
+    refusals = [r for r in caplog.records if r.name == "tokens.services.password_reset"]
     assert [r.levelname for r in refusals] == ["ERROR", "ERROR"]
     assert "sends nothing" in refusals[0].getMessage()
 

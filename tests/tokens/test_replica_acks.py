@@ -264,7 +264,7 @@ def test_an_admin_revocation_the_replica_did_not_acknowledge_says_it_stood(
         admin_client, api, user, login, primary_conn, pair):
     from django.contrib.messages import get_messages
 
-    from tokens.admin import REPLICAS_BEHIND
+    from tokens.admin.sessions import REPLICAS_BEHIND
 
     _, replica = pair
     tokens = login(user)

@@ -272,7 +272,7 @@ def test_a_change_whose_database_write_rolled_back_is_made_again(api, user, logi
     from django.contrib.auth.hashers import make_password
 
     from tokens import clock, store, users
-    from tokens.services import _key_hash
+    from tokens.services.common import key_hash as _key_hash
 
     pair, other = login(user), login(user)
     claims = claims_of(pair["access_token"])
@@ -336,8 +336,8 @@ def test_a_reuse_whose_verdict_was_lost_is_still_reuse_when_resent(api, user, lo
         from tokens import users
 
         args["fingerprint"] = users.password_fingerprint(user)
-        assert store.rotate(**args).outcome == "reused"
-        assert store.rotate(**args).outcome == "reused_before"
+        assert store.rotate(**args).result.outcome == "reused"
+        assert store.rotate(**args).result.outcome == "reused_before"
         assert_error(rotate(api, first), 401, "token_reused")
 
 

@@ -13,8 +13,8 @@ from django.test import override_settings
 from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH,
                            assert_error,
                            claims_of, me, refresh)
-from tokens import security_events
-from tokens.admin_events import events_of_user_url
+from tokens.services import security_events
+from tokens.admin.events import events_of_user_url
 from tokens.models import SecurityEvent
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_a_password_change_is_recorded(api, user, login):
 
 
 def test_a_password_reset_is_recorded(api, user):
-    from tokens.password_reset import reset_link
+    from tokens.services.password_reset import reset_link
 
     uid, token = reset_link(user).rpartition("#")[2].split("/")  # tests/settings.py
     reply = api.post("/api/auth/password/reset/confirm/",

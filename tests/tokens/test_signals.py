@@ -1,4 +1,4 @@
-"""The integrators' signals (tokens.hooks): each sent once, with the documented arguments,
+"""The integrators' signals (tokens.signals): each sent once, with the documented arguments,
 from every path that ends a session; a receiver that raises breaks nothing."""
 
 from collections import defaultdict
@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from tests.helpers import (LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, assert_error,
                            claims_of, me, refresh)
-from tokens import hooks
+from tokens import signals
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the lifecycle hooks run on commit
 
@@ -28,10 +28,10 @@ def received():
             assert sender is None
             calls[name].append(kwargs)
         receivers[name] = receiver
-        getattr(hooks, name).connect(receiver)
+        getattr(signals, name).connect(receiver)
     yield calls
     for name, receiver in receivers.items():
-        getattr(hooks, name).disconnect(receiver)
+        getattr(signals, name).disconnect(receiver)
 
 
 def ended(sid, uid, reason):
@@ -135,7 +135,7 @@ def test_a_raising_receiver_breaks_no_login_refresh_or_logout(api, user, login, 
         raise RuntimeError("receiver bug")
 
     for name in SIGNALS:
-        getattr(hooks, name).connect(broken)
+        getattr(signals, name).connect(broken)
     try:
         pair = login(user)
         assert refresh(api, pair["refresh_token"]).status_code == 200
@@ -146,7 +146,7 @@ def test_a_raising_receiver_breaks_no_login_refresh_or_logout(api, user, login, 
                         format="json").status_code == 204
     finally:
         for name in SIGNALS:
-            getattr(hooks, name).disconnect(broken)
-    logged = [r.getMessage() for r in caplog.records if r.name == "tokens.hooks"]
+            getattr(signals, name).disconnect(broken)
+    logged = [r.getMessage() for r in caplog.records if r.name == "tokens.signals"]
     assert len(logged) == 5 and all("RuntimeError: receiver bug" in m for m in logged)
     assert pair["refresh_token"] not in caplog.text

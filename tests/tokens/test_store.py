@@ -137,11 +137,11 @@ def test_a_retried_rotation_is_not_mistaken_for_reuse(user, login, redis_conn):
                    generation=claims.gen, fingerprint=users.password_fingerprint(user),
                    new_jti="successor", now_ms=int(time.time() * 1000), idle_seconds=3600,
                    leeway_ms=0, ip_address="")
-    first, second = store.rotate(**attempt), store.rotate(**attempt)
+    first, second = store.rotate(**attempt).result, store.rotate(**attempt).result
     assert first.outcome == second.outcome == "rotated"
     assert (second.jti, second.expires_at) == (first.jti, first.expires_at)
     # The successor is the session's current token: spending it once more moves on.
-    after = store.rotate(**{**attempt, "jti": "successor", "new_jti": "third"})
+    after = store.rotate(**{**attempt, "jti": "successor", "new_jti": "third"}).result
     assert (after.outcome, after.jti) == ("rotated", "third")
     assert sessions_in_redis(redis_conn, user) == (1, 1)
 

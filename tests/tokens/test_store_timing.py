@@ -26,7 +26,7 @@ def rotate(user, *, jti, new_jti, now_ms, key=""):
     return store.rotate(user_id=str(user.pk), session_id="s1", jti=jti, generation=1,
                         fingerprint=users.password_fingerprint(user), new_jti=new_jti,
                         now_ms=now_ms, idle_seconds=3600, leeway_ms=LEEWAY_MS, ip_address="",
-                        idempotency_key=key, retry_window_ms=900_000)
+                        idempotency_key=key, retry_window_ms=900_000).result
 
 
 def test_a_rotation_that_waited_in_a_stall_is_dated_when_it_ran(user):

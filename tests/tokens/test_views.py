@@ -51,9 +51,15 @@ def test_access_token_from_login_authenticates(api, user, login):
     assert response.json() == {"id": user.pk, "username": "alice", "email": "alice@example.com"}
 
 
-def test_the_user_a_token_authenticates_is_the_one_the_orm_reads(user, login):
+@pytest.mark.parametrize("plain", [True, False], ids=["raw row", "default manager"])
+def test_the_user_a_token_authenticates_is_the_one_the_orm_reads(user, login, plain,
+                                                                monkeypatch):
     # A view gets request.user as if loaded by the ORM: typed fields (datetimes, booleans),
-    # and an instance that saves as an update of its row.
+    # and an instance that saves as an update of its row; by the raw row of a plain model,
+    # or through the default manager of one with parents or a manager of its own.
+    from tokens import users
+
+    monkeypatch.setattr(users, "_plain", lambda model: plain)
     authenticated, _ = services.authenticate_access(access_token=login(user)["access_token"])
     loaded = type(user).objects.get(pk=user.pk)
     for field in type(user)._meta.concrete_fields:
@@ -63,6 +69,33 @@ def test_the_user_a_token_authenticates_is_the_one_the_orm_reads(user, login):
     authenticated.first_name = "Alice"
     authenticated.save()
     assert list(type(user).objects.values_list("pk", "first_name")) == [(user.pk, "Alice")]
+
+
+def test_a_user_model_with_a_manager_of_its_own_is_read_through_it():
+    from django.contrib.auth.models import Group, UserManager
+
+    from tokens import users
+
+    class Hiding(UserManager):
+        def get_queryset(self):
+            return super().get_queryset().filter(is_active=True)
+
+    assert users._plain(Group)
+    model = type("Plain", (), {})  # only what _plain reads
+    model._meta = Group._meta
+    model._default_manager = Hiding()
+    assert not users._plain.__wrapped__(model)
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["raw row", "default manager"])
+def test_a_refresh_reads_the_password_either_way(api, user, login, plain, monkeypatch):
+    from tokens import users
+
+    monkeypatch.setattr(users, "_plain", lambda model: plain)
+    pair = refresh(api, login(user)["refresh_token"]).json()
+    assert "refresh_token" in pair
+    type(user).objects.filter(pk=user.pk).update(is_active=False)  # no signal sent
+    assert_error(refresh(api, pair["refresh_token"]), 401, "user_inactive")
 
 
 def test_wrong_password_is_refused(api, user):

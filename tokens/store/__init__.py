@@ -16,15 +16,36 @@ refresh token expires, the user's index until that user's longest-lived session 
 - `probes`: what the deploy checks ask of Redis.
 """
 
+from tokens.store.budgets import (
+                                       Budget,
+                                       Refusal,
+                                       first_lockout,
+                                       record_login_failure,
+                                       release_login_attempt,
+                                       reserve_login_attempt,
+)
+from tokens.store.connection import Written
 from tokens.store.keys import KEY_PREFIX
-from tokens.store.login_limits import (Budget, Refusal, first_lockout, record_login_failure,
-                                       release_login_attempt, reserve_login_attempt)
 from tokens.store.maintenance import PurgeReport, purge, purge_all, session_fingerprints
 from tokens.store.probes import redis_config, redis_replicas, redis_version
-from tokens.store.sessions import (REHASHES_KEPT, SESSIONS_PER_SCRIPT, Rotation, Session,
-                                   abandon_session, add_fingerprint, create_session,
-                                   end_sessions, is_active, is_change_retry, list_sessions,
-                                   logout, restart, revoke, revoke_all, rotate)
+from tokens.store.sessions import (
+                                       REHASHES_KEPT,
+                                       SESSIONS_PER_SCRIPT,
+                                       Rotation,
+                                       Session,
+                                       abandon_session,
+                                       add_fingerprint,
+                                       create_session,
+                                       end_sessions,
+                                       is_active,
+                                       is_change_retry,
+                                       list_sessions,
+                                       logout,
+                                       restart,
+                                       revoke,
+                                       revoke_all,
+                                       rotate,
+)
 
 __all__ = [
     "KEY_PREFIX", "REHASHES_KEPT", "SESSIONS_PER_SCRIPT", "Budget", "PurgeReport", "Refusal",
@@ -32,5 +53,5 @@ __all__ = [
     "end_sessions", "first_lockout", "is_active", "is_change_retry",
     "list_sessions", "logout", "purge", "purge_all", "record_login_failure", "redis_config",
     "redis_replicas", "redis_version", "release_login_attempt", "reserve_login_attempt",
-    "restart", "revoke", "revoke_all", "rotate", "session_fingerprints",
+    "restart", "revoke", "revoke_all", "rotate", "session_fingerprints", "Written",
 ]

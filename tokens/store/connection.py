@@ -4,7 +4,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, NoReturn, TypeVar
 
 from django.core.cache import InvalidCacheBackendError, caches
 from django_redis.cache import RedisCache
@@ -14,7 +16,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from tokens import metrics
 from tokens.conf import token_settings
-from tokens.exceptions import ReplicasBehind, StoreMisconfigured, StoreUnavailable
+from tokens.exceptions import StoreMisconfigured, StoreUnavailable
 from tokens.store.keys import KeyFunc
 
 logger = logging.getLogger("tokens.store")
@@ -22,12 +24,29 @@ logger = logging.getLogger("tokens.store")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Written(Generic[T]):
+    """What a write returned, and whether the replicas TOKENS["REPLICA_ACKS"] asks for hold
+    it (always, without). A write they do not hold yet stands on the primary: the service
+    finishes what follows it, then answers 503 (services.common.acknowledged), and the
+    client's retry finds it, as after a lost reply (see lua/rotate.lua)."""
+
+    result: T
+    acknowledged: bool = True
+
+
+# The store call under way in this thread or task: a write whose replicas lag marks it, so
+# its metrics count it among the store's failures, as a 503 it becomes.
+_lagging: ContextVar[list[bool] | None] = ContextVar("tokens_store_lagging", default=None)
+
+
 @contextmanager
 def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
     """The token cache's own Redis client and key function; Redis failures become 503s.
     `operation` (one of metrics.STORE_OPERATIONS) names the call in the metrics: its time,
-    and its failures (a Redis error or a refused cache: each one a 503)."""
-    started, failed = time.perf_counter(), False
+    and its failures (a Redis error, a refused cache, replicas behind: each one a 503)."""
+    started, failed, lagging = time.perf_counter(), False, []
+    token = _lagging.set(lagging)
     try:
         cache = _cache()
         yield cache.client.get_client(write=True), cache.make_key
@@ -35,23 +54,22 @@ def connection(operation: str) -> Iterator[tuple[Redis, KeyFunc]]:
         failed = True
         logger.error("Token store unavailable: %s: %s", type(exc).__name__, exc)
         raise StoreUnavailable() from exc
-    except (StoreMisconfigured, ReplicasBehind):
+    except StoreMisconfigured:
         failed = True
         raise
     finally:
-        metrics.store_call(operation, time.perf_counter() - started, failed)
+        _lagging.reset(token)
+        metrics.store_call(operation, time.perf_counter() - started, failed or bool(lagging))
 
 
 def write(script: Script, conn: Redis, *, keys: list[str], args: list,
-          result: Callable[[Any], T] = lambda reply: reply) -> T:
-    """`result` of the reply of a script that writes. With TOKENS["REPLICA_ACKS"], wait
-    (WAIT, on the same connection, so it counts this write) until that many replicas hold
-    it, else raise ReplicasBehind (a 503) carrying that result: the write stands on the
-    primary, so the service can finish what follows it, and a retry of the request finds it,
-    as after a lost reply (see lua/rotate.lua)."""
+          result: Callable[[Any], T] = lambda reply: reply) -> Written[T]:
+    """`result` of the reply of a script that writes; with TOKENS["REPLICA_ACKS"], waited
+    for (WAIT, on the same connection, so it counts this write) until that many replicas
+    hold it, or REPLICA_ACK_TIMEOUT."""
     acks = token_settings.REPLICA_ACKS
     if not acks:
-        return result(script(keys=keys, args=args, client=conn))
+        return Written(result(script(keys=keys, args=args, client=conn)))
     timeout_ms = max(int(token_settings.REPLICA_ACK_TIMEOUT.total_seconds() * 1000), 1)
     try:
         reply, acked = _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms)
@@ -61,8 +79,10 @@ def write(script: Script, conn: Redis, *, keys: list[str], args: list,
     if acked < acks:
         logger.error("Token store: %d of %d replicas acknowledged a write within %d ms.",
                      acked, acks, timeout_ms)
-        raise ReplicasBehind(result(reply))
-    return result(reply)
+        if (lagging := _lagging.get()) is not None:
+            lagging.append(True)
+        return Written(result(reply), acknowledged=False)
+    return Written(result(reply))
 
 
 def _evalsha_then_wait(conn, script, keys, args, acks, timeout_ms) -> list:

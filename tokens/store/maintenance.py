@@ -8,8 +8,16 @@ from redis import Redis
 from tokens import clock
 from tokens.store import scripts
 from tokens.store.connection import connection, text
-from tokens.store.keys import (KEY_SHAPE, MARK_SHAPE, THROTTLE_SHAPE, KeyFunc, index_key,
-                               pattern, session_key, session_prefix)
+from tokens.store.keys import (
+    KEY_SHAPE,
+    MARK_SHAPE,
+    THROTTLE_SHAPE,
+    KeyFunc,
+    index_key,
+    pattern,
+    session_key,
+    session_prefix,
+)
 from tokens.store.sessions import accepts_any
 
 

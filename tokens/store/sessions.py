@@ -7,12 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
-from tokens.exceptions import ReplicasBehind
 from tokens.store import scripts
-from tokens.store.connection import connection, text, write
-from tokens.store.keys import (abandoned_key, index_key, reuse_key, session_and_index,
-                               session_key, session_prefix, throttle_key)
-from tokens.store.login_limits import Budget
+from tokens.store.budgets import Budget
+from tokens.store.connection import Written, connection, text, write
+from tokens.store.keys import (
+    abandoned_key,
+    index_key,
+    reuse_key,
+    session_and_index,
+    session_key,
+    session_prefix,
+    throttle_key,
+)
 
 # How many re-hashes a session that is not used in between may live through.
 REHASHES_KEPT = 8
@@ -62,7 +68,7 @@ def create_session(
     ip_address: str,
     release: Sequence[Budget] = (),
     attempt: str = "",
-) -> None:
+) -> Written[None]:
     """Store a new session whose current refresh token is `jti`, alive until `expires_at`,
     and uncount login `attempt` from the `release` budgets (the login's, in the same trip)."""
     fields = {
@@ -77,13 +83,7 @@ def create_session(
         keys = [*session_and_index(key, user_id, session_id),
                 abandoned_key(key, user_id, session_id)]
         keys += [throttle_key(key, budget.scope, budget.ident) for budget in release]
-        try:
-            write(scripts.CREATE, conn, keys=keys, args=args)
-        except ReplicasBehind:
-            # No one will ever hold its tokens: do not list it for weeks as a login.
-            scripts.REVOKE(keys=keys[:2], args=[session_id, "", session_prefix(key, user_id)],
-                           client=conn)
-            raise
+        return write(scripts.CREATE, conn, keys=keys, args=args, result=lambda reply: None)
 
 
 def abandon_session(*, user_id: str, session_id: str) -> bool:
@@ -112,7 +112,7 @@ def rotate(
     idempotency_key: str = "",
     retry_window_ms: int = 0,
     older_fingerprints: tuple[str, ...] = (),
-) -> Rotation:
+) -> Written[Rotation]:
     """Spend refresh token `jti` (child of `parent`) for `new_jti`, in one atomic step (see
     lua/rotate.lua); `idempotency_key` is the hash of the request's key, recorded with it."""
     args = [session_id, jti, generation, fingerprint, now_ms, leeway_ms, new_jti,
@@ -121,15 +121,7 @@ def rotate(
         args += [session_prefix(key, user_id), " ".join(older_fingerprints)]
         keys = [*session_and_index(key, user_id, session_id),
                 reuse_key(key, user_id, session_id)]
-        try:
-            return write(scripts.ROTATE, conn, keys=keys, args=args, result=_rotation)
-        except ReplicasBehind as behind:
-            if behind.result.outcome == "rotated":
-                raise  # a new successor, which the client's retry gets ('replayed')
-            # Anything else is answered: a replay or retry hands out a successor already
-            # issued (a failover that lost it adopts it, see rotate.lua), and a reuse must be
-            # reported now; a 503 would leave keyless clients only the leeway to retry in.
-            return behind.result
+        return write(scripts.ROTATE, conn, keys=keys, args=args, result=_rotation)
 
 
 def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: str,
@@ -141,7 +133,7 @@ def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: st
             and accepts_any(fp, fpx, (fingerprint, *older_fingerprints)))
 
 
-def revoke(*, user_id: str, session_id: str) -> bool:
+def revoke(*, user_id: str, session_id: str) -> Written[bool]:
     """End one session; True if it was live."""
     with connection("revoke") as (conn, key):
         args = [session_id, "", session_prefix(key, user_id)]
@@ -150,7 +142,7 @@ def revoke(*, user_id: str, session_id: str) -> bool:
 
 
 def logout(*, user_id: str, session_id: str, jti: str, generation: int, parent: str,
-           now_ms: int, leeway_ms: int) -> Literal["ended", "reused", "gone", "stale"]:
+           now_ms: int, leeway_ms: int) -> Written[str]:
     """End the session of refresh token `jti` (see lua/logout.lua): 'ended', or 'reused' if
     the token was spent before the leeway (the session ends all the same, as a reuse)."""
     args = [session_id, jti, generation, parent, now_ms, leeway_ms]
@@ -172,7 +164,7 @@ def restart(
     idle_seconds: int,
     idempotency_key: str = "",
     previous_fingerprint: str = "",
-) -> Rotation:
+) -> Written[Rotation]:
     """Move a session from `generation` to the next, with `new_jti` as its only current
     refresh token and the new password's fingerprint, so that every other session (born
     with another) is refused from now on (see lua/restart.lua for a retry with
@@ -195,44 +187,40 @@ def is_change_retry(*, user_id: str, session_id: str, generation: int, idempoten
 
 
 def add_fingerprint(*, user_id: str, old: str, new: str,
-                    older_fingerprints: tuple[str, ...] = ()) -> int:
+                    older_fingerprints: tuple[str, ...] = ()) -> Written[int]:
     """Let the sessions born with password fingerprint `old` (or with `older_fingerprints`,
     the same hash under fallback keys) accept `new` too (a re-hash of the same password);
-    returns how many sessions."""
+    how many sessions."""
     args = [old, new, REHASHES_KEPT, " ".join(older_fingerprints)]
-    count = 0
+    count, acknowledged = 0, True
     with connection("rehash") as (conn, key):
         for session_ids in _index_batches(conn, key, user_id):
             keys = [session_key(key, user_id, sid) for sid in session_ids]
-            count += write(scripts.REHASH, conn, keys=keys, args=args, result=int)
-    return count
+            written = write(scripts.REHASH, conn, keys=keys, args=args, result=int)
+            count, acknowledged = count + written.result, acknowledged and written.acknowledged
+    return Written(count, acknowledged)
 
 
-def revoke_all(*, user_id: str) -> list[str]:
+def revoke_all(*, user_id: str) -> Written[list[str]]:
     """End every session of a user; returns the ids of those that were live."""
     return end_sessions(user_id=user_id)
 
 
-def end_sessions(*, user_id: str, keep: tuple[str, ...] = ()) -> list[str]:
+def end_sessions(*, user_id: str, keep: tuple[str, ...] = ()) -> Written[list[str]]:
     """End the user's sessions, a batch per script (lua/end_sessions.lua): every one, or
-    only those that accept none of the fingerprints `keep` (the password in force); returns
-    the ids of those that were live. With lagging replicas (REPLICA_ACKS), every batch is
-    still done before the ReplicasBehind that carries them all."""
+    only those that accept none of the fingerprints `keep` (the password in force); the
+    ids of those that were live."""
     ended: list[str] = []
-    behind = False
+    acknowledged = True
     with connection("end_sessions") as (conn, key):
         index, prefix = index_key(key, user_id), session_prefix(key, user_id)
         for session_ids in _index_batches(conn, key, user_id):
             keys = [index, *(session_key(key, user_id, sid) for sid in session_ids)]
             args = [prefix, " ".join(keep), *session_ids]
-            try:
-                ended += write(scripts.END_SESSIONS, conn, keys=keys, args=args, result=_texts)
-            except ReplicasBehind as lagging:
-                ended += lagging.result
-                behind = True
-    if behind:
-        raise ReplicasBehind(ended)
-    return ended
+            written = write(scripts.END_SESSIONS, conn, keys=keys, args=args, result=_texts)
+            ended += written.result
+            acknowledged = acknowledged and written.acknowledged
+    return Written(ended, acknowledged)
 
 
 def _index_batches(conn, key, user_id: str):

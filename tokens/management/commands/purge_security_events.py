@@ -1,6 +1,6 @@
-from tokens import security_events
 from tokens.conf import token_settings
 from tokens.management.base import TokenCommand
+from tokens.services import security_events
 
 
 class Command(TokenCommand):

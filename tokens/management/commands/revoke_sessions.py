@@ -2,8 +2,8 @@ from django.core.management.base import CommandError
 
 from tokens import services
 from tokens.exceptions import SessionNotFound
-from tokens.hooks import EndReason
 from tokens.management.base import TokenCommand
+from tokens.types import EndReason
 
 BY = "manage.py revoke_sessions"  # as the security event names who acted
 

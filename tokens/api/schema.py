@@ -5,7 +5,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tokens.authentication.BearerAuthentication"
+    target_class = "tokens.api.authentication.BearerAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from tokens import login_limits, services
-from tokens.clients import client_info, set_device_cookie
+from tokens import services
+from tokens.api.clients import client_info, set_device_cookie
 from tokens.exceptions import InvalidCredentials, LoginThrottled, StoreUnavailable
+from tokens.services import login_limits
 
 # Where a successful login leaves the device cookie for the login view to hand out.
 NEW_DEVICE_COOKIE = "_tokens_new_device_cookie"
@@ -66,7 +67,7 @@ class LimitedPasswordChangeForm(AdminPasswordChangeForm):
     def clean_old_password(self) -> str:
         old_password = self.cleaned_data["old_password"]
         try:
-            correct = services.check_old_password(
+            correct = services.password_matches(
                 user=self.user, password=old_password, client=client_info(self.request))
         except (LoginThrottled, StoreUnavailable) as exc:
             raise _refusal(exc) from None

@@ -5,8 +5,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from tokens import services
-from tokens.clients import idempotency_key
-from tokens.exceptions import TokenInvalid, TokenServiceError, to_api_exception
+from tokens.api.clients import idempotency_key
+from tokens.api.errors import status_of, to_api_exception
+from tokens.exceptions import TokenInvalid, TokenServiceError
 
 KEYWORD = b"bearer"
 
@@ -27,7 +28,7 @@ class BearerAuthentication(BaseAuthentication):
                 raise TokenInvalid() from None
             return services.authenticate_access(access_token=token, **self.retry_of(request))
         except TokenServiceError as exc:
-            if exc.status_code != 401:
+            if status_of(exc) != 401:
                 raise  # an outage is not an authentication failure: 503, via the handler
             raise to_api_exception(exc) from None
 

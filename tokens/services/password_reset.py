@@ -35,9 +35,11 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.module_loading import import_string
 
-from tokens import background, login_limits, security_events, services, users
+from tokens import background, users
 from tokens.conf import token_settings
 from tokens.exceptions import ResetLinkInvalid
+from tokens.services import login_limits, security_events
+from tokens.services.sessions import end_sessions_of_old_passwords
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def confirm_reset(*, uid: str, token: str, new_password: str, ip_address: str = 
         security_events.record(kind=security_events.Kind.PASSWORD_CHANGED, user=user,
                                ip_address=ip_address, by="reset link")
         # The new fingerprint already refuses every earlier token; this removes them.
-        transaction.on_commit(lambda: services.end_sessions_of_old_passwords(user=user),
+        transaction.on_commit(lambda: end_sessions_of_old_passwords(user=user),
                               robust=True)
 
 

@@ -22,7 +22,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from tokens.services import TokenPair
+from tokens.types import TokenPair
 
 SECURE_COOKIE = "__Host-tokens_refresh"
 PLAIN_COOKIE = "tokens_refresh"

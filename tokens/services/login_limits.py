@@ -40,7 +40,7 @@ from tokens.exceptions import LoginThrottled, ResetThrottled, StoreUnavailable
 
 T = TypeVar("T")
 
-DEVICE_SALT = "tokens.login_limits.device"
+DEVICE_SALT = "tokens.services.login_limits.device"
 # How many usernames one device cookie remembers (a shared family computer, say).
 DEVICE_USERS_MAX = 10
 
@@ -210,10 +210,10 @@ def _read_device(cookie: str) -> tuple[str, list[str]] | None:
 def _account_digest(username: str) -> str:
     # Keyed, not the username: the cookie is signed, not encrypted, and a plain hash could be
     # matched against likely usernames.
-    return salted_hmac("tokens.login_limits.account", username).hexdigest()[:20]
+    return salted_hmac("tokens.services.login_limits.account", username).hexdigest()[:20]
 
 
 def _account_digests(username: str) -> list[str]:
     secrets_ = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ()))
-    return [salted_hmac("tokens.login_limits.account", username, secret=secret).hexdigest()[:20]
+    return [salted_hmac("tokens.services.login_limits.account", username, secret=secret).hexdigest()[:20]
             for secret in secrets_]

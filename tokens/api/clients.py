@@ -12,8 +12,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
 from tokens.conf import token_settings
-from tokens.services import ClientInfo
 from tokens.text import header_text
+from tokens.types import ClientInfo
 
 USER_AGENT_MAX = 256
 # Counted (and shown) when no address can be had at all: every such request shares one
@@ -24,7 +24,7 @@ UNKNOWN_ADDRESS = "unknown"
 # UUID4, say) for a retry to be told from a thief's replay.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]{16,255}$"  # bare, as documented
 IDEMPOTENCY_KEY = re.compile(r'"([\x21\x23-\x5b\x5d-\x7e]{16,255})"|([\x21\x23-\x5b\x5d-\x7e]{16,255})')
-# Proof of an earlier successful login on this client (see tokens.login_limits). Over HTTPS
+# Proof of an earlier successful login on this client (see tokens.services.login_limits). Over HTTPS
 # a `__Host-` cookie (Secure, Path=/, no Domain): no sibling subdomain can set one, so none
 # can toss a junk device cookie in front of the real one ("cookie tossing").
 DEVICE_COOKIE = "tokens_device"

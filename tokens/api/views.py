@@ -13,16 +13,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokens import cookies, password_reset, services
-from tokens.hooks import EndReason
-from tokens.keys import keyset
-from tokens.clients import (
+from tokens import services
+from tokens.api import cookies
+from tokens.api.clients import (
     IDEMPOTENCY_KEY_PATTERN,
     client_info,
     idempotency_key,
     set_device_cookie,
 )
-from tokens.serializers import (
+from tokens.api.serializers import (
+    CookiePairSerializer,
     ErrorSerializer,
     MeSerializer,
     ObtainSerializer,
@@ -31,9 +31,11 @@ from tokens.serializers import (
     PasswordResetSerializer,
     RefreshTokenSerializer,
     SessionSerializer,
-    CookiePairSerializer,
     TokenPairSerializer,
 )
+from tokens.services import password_reset
+from tokens.signing_keys import keyset
+from tokens.types import EndReason, TokenPair
 
 ERROR = OpenApiResponse(ErrorSerializer)
 # Seconds a verifier may cache the key set: a new key is published as a fallback (verify
@@ -47,7 +49,7 @@ THROTTLED = OpenApiResponse(ErrorSerializer, description="Too many failed passwo
 
 
 def idempotency_parameter(description: str) -> OpenApiParameter:
-    """The Idempotency-Key request header, as tokens.clients.idempotency_key accepts it."""
+    """The Idempotency-Key request header, as tokens.api.clients.idempotency_key accepts it."""
     return OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                             description=description, pattern=IDEMPOTENCY_KEY_PATTERN)
 
@@ -62,7 +64,7 @@ CHANGE_KEY = idempotency_parameter(
     "token and body: a retry whose first reply was lost then answers as that change did.")
 
 
-def token_response(pair: services.TokenPair, *, with_refresh_token: bool = True) -> Response:
+def token_response(pair: TokenPair, *, with_refresh_token: bool = True) -> Response:
     """The pair as TokenPairSerializer documents it (a plain dict: this is the hot path)."""
     data = {
         "access_token": pair.access_token,
@@ -85,7 +87,7 @@ class BodyMode:
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data["refresh_token"]
 
-    def pair_response(self, pair: services.TokenPair) -> Response:
+    def pair_response(self, pair: TokenPair) -> Response:
         return token_response(pair)
 
 
@@ -93,7 +95,7 @@ SESSION_OVER = {"token_reused", "token_expired", "user_inactive"}
 
 
 class CookieMode:
-    """The refresh token travels in an HttpOnly cookie (browsers; see tokens.cookies)."""
+    """The refresh token travels in an HttpOnly cookie (browsers; see tokens.api.cookies)."""
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -104,7 +106,7 @@ class CookieMode:
     def refresh_token(self, request: Request) -> str:
         return cookies.refresh_token(request)  # the body is not read in cookie mode
 
-    def pair_response(self, pair: services.TokenPair) -> Response:
+    def pair_response(self, pair: TokenPair) -> Response:
         response = token_response(pair, with_refresh_token=False)
         cookies.set_refresh_cookie(response, pair)
         return response
