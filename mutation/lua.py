@@ -295,5 +295,16 @@ def _stop_on_sigterm():
     return signal.signal(signal.SIGTERM, interrupt)
 
 
+def save(report: Report, path: Path) -> None:
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"seconds": report.seconds, "mutants": [
+        {k: v for k, v in vars(m).items() if k != "text"} for m in report.mutants]}, indent=1))
+
+
+def load(path: Path) -> Report:
+    data = json.loads(path.read_text())
+    return Report([Mutant(text="", **m) for m in data["mutants"]], data["seconds"])
+
+
 def lua_files() -> list[Path]:
     return sorted((LUA).glob("*.lua")) + sorted((LUA / "lib").glob("*.lua"))

@@ -9,6 +9,7 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,23 @@ def _diff(name: str, path: str) -> tuple[str, str]:
     return " / ".join(before), " / ".join(after)
 
 
+_LITERAL = re.compile(r"""(?<![\w"'])[rbfu]{0,2}("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+
+
+def is_prose(before: str, after: str) -> bool:
+    """Whether a mutant only rewrites the text of a string with a space in it ("XX" around
+    it, upper or lower case): a message for people. Codes, names and keys have no space."""
+    for m in _LITERAL.finditer(before):
+        quoted = m.group(1)
+        q, text = quoted[0], quoted[1:-1]
+        if " " not in text:
+            continue
+        for changed in (f"XX{text}XX", text.upper(), text.lower()):
+            if before[:m.start(1)] + q + changed + q + before[m.end(1):] == after:
+                return True
+    return False
+
+
 def _with_ids(mutants: list[PyMutant]) -> None:
     """An id stable across unrelated edits: the file, the function, the lines changed (before
     and after) and which occurrence of that same change in the function it is."""
@@ -94,31 +112,38 @@ def run(*, sample: int = 1, workers: int = 2, only: list[str] | None = None,
     shutil.rmtree("mutants", ignore_errors=True)
     mutants = [PyMutant(name, path, "") for name, path in _generate()]
     _with_ids(mutants)
-    chosen = mutants
+    prose = [m for m in mutants if is_prose(m.before, m.after)]
+    for m in prose:
+        m.status = "prose"
+    chosen = [m for m in mutants if m.status != "prose"]
     if sample > 1:
         chosen = [m for m in chosen if int(m.id[3:], 16) % sample == 0]
     if only:
         chosen = [m for m in chosen if any(fnmatch.fnmatch(m.name, g) for g in only)]
-    log(f"Python: {len(chosen)} mutants (of {len(mutants)}) in "
-        f"{len({m.path for m in mutants})} modules; mutmut runs them with {workers} workers...")
+    log(f"Python: {len(mutants)} mutants in {len({m.path for m in mutants})} modules, "
+        f"{len(prose)} of them rewriting messages for people (not run); mutmut runs "
+        f"{len(chosen)} with {workers} workers...")
     names = [m.name for m in chosen] if len(chosen) < len(mutants) else []
     subprocess.run([*MUTMUT, "run", "--max-children", str(workers), *names], cwd=ROOT,
                    check=True)
-    statuses = _statuses()
-    for m in chosen:
-        m.status = statuses.get(m.name, "not checked")
-    return chosen, time.monotonic() - started
+    return results(), time.monotonic() - started
 
 
-def _statuses() -> dict[str, str]:
+def results() -> list[PyMutant]:
+    """The mutants of the last run that mutants/ holds: those it ran, and the prose ones."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.stats import status_by_exit_code
     from mutmut.utils.file_utils import walk_mutatable_files
 
-    result = {}
+    os.chdir(ROOT)
+    mutants = []
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
         data.load()
-        for name, code in data.exit_code_by_key.items():
-            result[name] = status_by_exit_code[code]
-    return result
+        mutants += [PyMutant(name, str(path), status_by_exit_code[code])
+                    for name, code in data.exit_code_by_key.items()]
+    _with_ids(mutants)
+    for m in mutants:
+        if is_prose(m.before, m.after):
+            m.status = "prose"
+    return [m for m in mutants if m.status != "not checked"]
