@@ -39,6 +39,20 @@ def test_a_rotation_that_waited_in_a_stall_is_dated_when_it_ran(user):
     assert (retry.outcome, retry.jti) == ("replayed", "j2")
 
 
+def test_a_rotation_sent_from_behind_is_dated_by_redis_to_the_millisecond(user, redis_conn):
+    # Redis's TIME, seconds and microseconds, read just before and just after: what the
+    # script records lies between (a clock that dropped or misread the microseconds would
+    # date it up to a second early or late).
+    def redis_ms() -> int:
+        seconds, micros = redis_conn.time()
+        return seconds * 1000 + micros // 1000
+
+    new_session(user)
+    before = redis_ms()
+    late = rotate(user, jti="j1", new_jti="j2", now_ms=before - STALL_MS)
+    assert before <= late.issued_at_ms <= redis_ms()
+
+
 def test_an_abandoned_login_writes_no_session_whichever_runs_first(user, redis_conn):
     # Abandoned first, the late write after it: nothing is written.
     assert store.abandon_session(user_id=str(user.pk), session_id="s1") is False
