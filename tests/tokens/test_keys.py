@@ -136,6 +136,7 @@ def test_tokens_naming_ever_new_key_ids_cannot_flood_the_log(api, user, login, c
         summary, again = unknown_key_lines(caplog)
     unreported = 20 * budget + 2 - budget  # every id sent, the malformed one and kid-x too
     assert summary.startswith(f"{unreported} more tokens signed with unknown keys")
+    assert summary.endswith("+00:00.")  # the interval's start, in UTC and saying so
     assert "kid='kid-0'" in again  # a new interval: said once again
 
 

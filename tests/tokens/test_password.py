@@ -24,6 +24,20 @@ def change(api, access, old=PASSWORD, new=NEW):
                     HTTP_AUTHORIZATION=f"Bearer {access}")
 
 
+def test_a_change_retried_with_its_key_on_an_ended_session_is_session_revoked(api, user, login):
+    # The retry check reads a session that is gone: the answer is the ended session's, not
+    # a server error.
+    pair = login(user)
+    assert api.post(LOGOUT, {"refresh_token": pair["refresh_token"]},
+                    format="json").status_code == 204
+    response = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW},
+                        format="json", HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}",
+                        HTTP_IDEMPOTENCY_KEY="a-retried-change-0123456789")
+    assert_error(response, 401, "session_revoked")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
 def test_password_change_keeps_this_session_and_ends_the_others(api, user, login):
     current, other = login(user), login(user)
     response = change(api, current["access_token"])
