@@ -69,10 +69,14 @@ def test_a_password_change_is_recorded(api, user, login):
     pair = login(user)
     reply = api.post(PASSWORD_URL, {"old_password": PASSWORD, "new_password": "a much better "
                      "passphrase 42"}, format="json",
-                     HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}")
+                     HTTP_AUTHORIZATION=f"Bearer {pair['access_token']}",
+                     REMOTE_ADDR="10.0.0.9", HTTP_USER_AGENT="Firefox/140")
     assert reply.status_code == 200
     [event] = events()
     assert (event.kind, event.user, event.by) == (Kind.PASSWORD_CHANGED, user, "password change")
+    # Who changed it, from where, in which session (the one that goes on).
+    assert (event.ip_address, event.user_agent, event.session_id) == (
+        "10.0.0.9", "Firefox/140", claims_of(pair["access_token"])["sid"])
 
 
 def test_a_password_reset_is_recorded(api, user):
