@@ -127,10 +127,11 @@ def test_a_lockout_is_recorded_once_per_window_however_many_refusals(api, user):
     with time_machine.travel(start, tick=False):
         fail_logins(api, "alice", 5)
         assert not events()
-        fail_logins(api, "ALICE", 30, REMOTE_ADDR="10.0.0.9")  # refused: one event, not 30
+        fail_logins(api, "ALICE", 30, REMOTE_ADDR="10.0.0.9",  # refused: one event, not 30
+                    HTTP_USER_AGENT="curl/8.5")
     [event] = events()
-    assert (event.kind, event.user, event.username, event.ip_address) == (
-        Kind.LOCKED_OUT, user, "ALICE", "10.0.0.9")
+    assert (event.kind, event.user, event.username, event.ip_address, event.user_agent) == (
+        Kind.LOCKED_OUT, user, "ALICE", "10.0.0.9", "curl/8.5")
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         fail_logins(api, "alice", 5)
         fail_logins(api, "alice", 3)
