@@ -1,13 +1,15 @@
 """Mutation testing of the Python modules that implement the README's guarantees, with
 mutmut (its configuration: setup.cfg's [mutmut] section). mutmut copies the project into
 mutants/, records which tests call each function, and runs a mutant only against those,
-in a forked process with a timeout; results stay in mutants/ (`mutmut show NAME`,
+in a forked process with a timeout; a survivor in a function that only a system test
+reaches meets that test too (SYSTEM_TESTS). Results stay in mutants/ (`mutmut show NAME`,
 `mutmut browse` from the project root).
 """
 
 import contextlib
 import fnmatch
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Functions that only a system test reaches (real gunicorn and redis-server processes, which
+# mutmut's per-function record of in-process tests cannot see): their surviving mutants run
+# these too, in mutants/ with the mutant switched on (MUTANT_UNDER_TEST reaches gunicorn).
+SYSTEM_TESTS = {
+    "tokens.services.login.x__abandon_later": [
+        "tests/system/test_outage_recovery.py::"
+        "test_a_login_that_answered_503_in_a_stall_leaves_no_session_behind"],
+}
+SYSTEM_RESULTS = ROOT / "mutants" / "python-system.json"
 MUTMUT = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
 
 
@@ -126,7 +137,27 @@ def run(*, sample: int = 1, workers: int = 2, only: list[str] | None = None,
     names = [m.name for m in chosen] if len(chosen) < len(mutants) else []
     subprocess.run([*MUTMUT, "run", "--max-children", str(workers), *names], cwd=ROOT,
                    check=True)
+    _system_stage(results(), log)
     return results(), time.monotonic() - started
+
+
+def _system_stage(mutants: list[PyMutant], log) -> None:
+    verdicts = {}
+    for m in mutants:
+        tests = SYSTEM_TESTS.get(m.name.partition("__mutmut_")[0])
+        if not tests or m.status not in ("survived", "no tests"):
+            continue
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                 "-p", "mutation.pytest_plugin", "--timeout=120", *tests],
+                cwd=ROOT / "mutants", capture_output=True, text=True, timeout=600,
+                env={**os.environ, "MUTANT_UNDER_TEST": m.name, "PY_IGNORE_IMPORTMISMATCH": "1"})
+            verdicts[m.name] = {0: m.status, 1: "killed"}.get(done.returncode, "suspicious")
+        except subprocess.TimeoutExpired:
+            verdicts[m.name] = "timeout"
+        log(f"  system tests: {verdicts[m.name]:8} {m.id} {m.describe()}")
+    SYSTEM_RESULTS.write_text(json.dumps(verdicts, indent=1))
 
 
 def results() -> list[PyMutant]:
@@ -143,7 +174,9 @@ def results() -> list[PyMutant]:
         mutants += [PyMutant(name, str(path), status_by_exit_code[code])
                     for name, code in data.exit_code_by_key.items()]
     _with_ids(mutants)
+    system = json.loads(SYSTEM_RESULTS.read_text()) if SYSTEM_RESULTS.exists() else {}
     for m in mutants:
+        m.status = system.get(m.name, m.status)
         if is_prose(m.before, m.after):
             m.status = "prose"
     return [m for m in mutants if m.status != "not checked"]
