@@ -5,7 +5,7 @@ delayed that long in Redis's socket buffer would carry."""
 
 import pytest
 
-from tests.helpers import index_members, session_keys
+from tests.helpers import index_keys, index_members, session_keys
 from tokens import clock, store, users
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +66,21 @@ def test_an_abandoned_login_writes_no_session_whichever_runs_first(user, redis_c
     marks = list(redis_conn.scan_iter(match="*:a:*"))
     assert len(marks) == 2
     assert all(0 < redis_conn.pttl(mark) <= store.sessions.ABANDONED_MARK_MS for mark in marks)
+
+
+def test_an_abandoned_login_leaves_the_index_living_no_longer_than_the_sessions_left(
+        user, redis_conn):
+    now_ms = clock.now_ms()
+    for sid, lifetime in (("kept", 600), ("lost", 3600)):
+        store.create_session(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                             fingerprint=users.password_fingerprint(user), now_ms=now_ms,
+                             expires_at=now_ms // 1000 + lifetime,
+                             absolute_expires_at=now_ms // 1000 + 7200, user_agent="",
+                             ip_address="")
+    assert store.abandon_session(user_id=str(user.pk), session_id="lost") is True
+    (kept,) = session_keys(redis_conn, user.pk)
+    (index,) = index_keys(redis_conn, user.pk)
+    assert 0 < redis_conn.pttl(index) <= redis_conn.pttl(kept)
 
 
 def test_every_key_of_an_abandoned_login_has_a_bounded_ttl(user, redis_conn):
