@@ -5,17 +5,23 @@ import re
 import secrets
 import time
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
 from tests.helpers import (
-    SESSIONS, assert_error, redis_keys, refresh, session_keys, session_record, unreachable_caches,
+    PASSWORD, SESSIONS, assert_error, redis_keys, refresh, session_keys, session_record,
+    unreachable_caches,
 )
-from tokens.users import password_fingerprint
+from tokens import services, store
+from tokens.users import fingerprint, password_fingerprint
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +126,45 @@ def test_purge_restores_a_lost_expiry(user, login, redis_conn):
     redis_conn.persist(key)
     assert "restored 1 missing expiries" in run("purge_tokens")
     assert redis_conn.ttl(key) > 29 * 86400
+
+
+def test_purge_removes_a_record_that_lost_its_expiry_after_its_end(user, login, redis_conn):
+    login(user)
+    (key,) = session_keys(redis_conn)
+    redis_conn.persist(key)
+    with time_machine.travel(timedelta(days=31)):  # past its end (30 days' refresh lifetime)
+        run("purge_tokens")
+    assert session_keys(redis_conn) == []
+
+
+def rehash(user, new_hash: str) -> None:
+    """A re-hash of the same password, as a login makes it: the sessions accept the new hash's
+    fingerprint first, then the database holds it (no save hook runs)."""
+    store.add_fingerprint(user_id=str(user.pk), old=fingerprint(user.password),
+                          new=fingerprint(new_hash))
+    get_user_model()._default_manager.filter(pk=user.pk).update(password=new_hash)
+
+
+def test_purge_counts_a_rehashed_session_as_live(user, login, redis_conn):
+    login(user)
+    rehash(user, make_password(PASSWORD))
+    report = services.purge(batch_size=100, dry_run=True)
+    assert (report.keys_scanned, report.dead_sessions) == (2, 0)
+
+
+def test_purge_spares_a_session_that_a_rehash_makes_live_while_it_runs(user, login, redis_conn):
+    # The purge reads the sessions, then the users' fingerprints; a re-hash in between (its
+    # fingerprint added to the session, then saved) makes the session look dead to it. The
+    # script that ends it checks again, in Redis, and keeps it.
+    login(user)
+    new_hash = make_password(PASSWORD)
+
+    def fingerprints_after_a_rehash(user_ids):
+        rehash(user, new_hash)
+        return {str(user.pk): (fingerprint(new_hash),)}
+
+    store.purge(fingerprints=fingerprints_after_a_rehash, batch_size=100, dry_run=False)
+    assert len(session_keys(redis_conn, user.pk)) == 1
 
 
 def test_purge_never_touches_keys_outside_the_token_store(user, login, redis_conn):

@@ -202,6 +202,36 @@ def test_the_sites_own_and_the_listed_origins_are_allowed_on_every_cookie_endpoi
     assert response.status_code == SUCCESS[ENDPOINTS[endpoint]], response.content
 
 
+ODD_ORIGINS = {
+    "null": "null",
+    "no host": "http://",
+    "a scheme with no default port": "ftp://testserver:21",
+    "an IPv6 host that spells a trusted host and port": "http://[::1:8000]",
+}
+
+
+@pytest.mark.parametrize("origin", ODD_ORIGINS)
+@override_settings(CSRF_TRUSTED_ORIGINS=["http://[::1]:8000", "https://app.example.com/app"])
+def test_odd_origins_are_refused_beside_a_trusted_entry_that_is_no_origin(
+        user, redis_conn, origin):
+    # A listed entry that is no origin (it has a path) matches nothing: not a `null` or
+    # unreadable Origin either, each a 403 and never a 500. An IPv6 host keeps its brackets,
+    # so [::1:8000] is not [::1] on port 8000.
+    tab = log_in(Scheme(https=False))
+    before = redis_state(redis_conn)
+    response = tab.send(REFRESH, {**APP, "HTTP_ORIGIN": ODD_ORIGINS[origin]})
+    assert_error(response, 403, "csrf_failed")
+    assert redis_state(redis_conn) == before
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://app.example.com/", "http://[::1]:8000"])
+def test_a_trusted_origin_written_with_a_slash_and_an_ipv6_one_are_allowed(user):
+    tab = log_in(Scheme(https=False))
+    for origin in ("https://app.example.com", "http://[::1]:8000"):
+        response = tab.send(REFRESH, {**APP, "HTTP_ORIGIN": origin})
+        assert response.status_code == 200, (origin, response.content)
+
+
 # --- Which answers expire the cookie, and which keep it ---
 
 def logged_out_elsewhere(tab: Tab):

@@ -91,6 +91,8 @@ def test_token_missing_a_required_claim_is_refused(missing):
 @pytest.mark.parametrize(
     "changes",
     [{"iss": "someone-else"}, {"aud": "another-api"}, {"aud": ["another-api"]},
+     # The audience is this API's name itself, not a list naming it among others.
+     {"aud": [token_settings.AUDIENCE]}, {"aud": [token_settings.AUDIENCE, "another-api"]},
      {"gen": "1"}, {"sub": 7}, {"sid": ""}, {"exp": "soon"}],
 )
 def test_token_with_wrong_claim_values_is_refused(changes):

@@ -134,7 +134,24 @@ def test_tokens_naming_ever_new_key_ids_cannot_flood_the_log(api, user, login, c
         summary, again = unknown_key_lines(caplog)
     unreported = 20 * budget + 2 - budget  # every id sent, the malformed one and kid-x too
     assert summary.startswith(f"{unreported} more tokens signed with unknown keys")
+    assert summary.endswith("+00:00.")  # the interval's start, in UTC and saying so
     assert "kid='kid-0'" in again  # a new interval: said once again
+
+
+@pytest.mark.parametrize("kid, said", [
+    ("k" * 64, "k" * 64),  # the longest id the log repeats as sent
+    ("k" * 65, "(malformed)"),  # one longer: not repeated
+    ("kid\nWARNING forged line", "(malformed)"),  # not printable: not repeated either
+])
+def test_an_unknown_key_id_is_said_as_sent_only_when_short_and_printable(
+        api, user, login, caplog, fresh_reports, kid, said):
+    claims = claims_of(login(user)["access_token"])
+    forged = pyjwt.encode(claims, "another-key-of-at-least-32-bytes!", algorithm="HS256",
+                          headers={"kid": kid})
+    with caplog.at_level(logging.WARNING, logger="tokens"):
+        assert_error(me(api, forged), 401, "token_invalid")
+    lines = unknown_key_lines(caplog)
+    assert len(lines) == 1 and f"(kid={said!r})" in lines[0]
 
 
 def test_a_token_from_before_key_ids_still_verifies(api, user, login):
@@ -268,12 +285,14 @@ def test_signing_keys_tells_which_keys_are_in_use_and_what_they_stamp(api, user,
         login(user)
     with override_settings(SECRET_KEY=B, SECRET_KEY_FALLBACKS=[A]):
         refresh(api, pair["refresh_token"])  # re-stamped under B
+        login(user)
         out = io.StringIO()
         call_command("signing_keys", stdout=out)
         text = out.getvalue()
+        assert "Algorithm: HS256" in text
         assert f"Signing key id: {keyset().current_kid}" in text
         assert "Fallback key id (verifies only): " in text
-        assert "Sessions stamped under the current key: 1" in text
+        assert "Sessions stamped under the current key: 2" in text
         assert "Sessions stamped under fallback 1: 1" in text
         assert "Sessions no key recognises (purge_tokens removes them): 0" in text
 

@@ -66,6 +66,19 @@ def test_the_limit_lifts_after_the_window(api, user):
         assert attempt(api, "alice", password=PASSWORD).status_code == 200
 
 
+def test_a_budget_forgets_the_attempts_older_than_its_window(api, user, redis_conn):
+    # Each budget keeps only its window's attempts: an older one counts for nothing and
+    # is dropped from Redis when the next attempt is counted (no set grows while its key is
+    # kept alive by attempts, and none is ever taken for full by old ones).
+    for _ in range(3):
+        attempt(api, "alice")
+    keys = redis_keys(redis_conn, "*throttle*")
+    assert [redis_conn.zcard(key) for key in keys] == [3, 3]  # the username's, the address's
+    with time_machine.travel(timedelta(seconds=61)):
+        assert attempt(api, "alice").status_code == 401
+    assert [redis_conn.zcard(key) for key in keys] == [1, 1]
+
+
 @override_settings(TOKENS={"LOGIN_FAILURES_PER_USERNAME": "2/h", "LOGIN_FAILURES_PER_IP": None})
 def test_rates_come_from_token_settings(api, user):
     attempt(api, "alice", ip="192.0.2.1")

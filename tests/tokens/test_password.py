@@ -17,6 +17,18 @@ from tokens.types import EndReason
 pytestmark = pytest.mark.django_db
 
 
+def test_a_change_retried_with_its_key_on_an_ended_session_is_session_revoked(api, user, login):
+    # The retry check reads a session that is gone: the answer is the ended session's, not
+    # a server error.
+    pair = login(user)
+    assert api.post(LOGOUT, {"refresh_token": pair["refresh_token"]},
+                    format="json").status_code == 204
+    response = change_password(api, pair["access_token"], "a-retried-change-0123456789")
+    assert_error(response, 401, "session_revoked")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
 def test_password_change_keeps_this_session_and_ends_the_others(api, user, login):
     current, other = login(user), login(user)
     response = change_password(api, current["access_token"])

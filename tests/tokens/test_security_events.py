@@ -60,10 +60,14 @@ def test_logout_everywhere_is_recorded_with_its_count(api, user, login):
 
 def test_a_password_change_is_recorded(api, user, login):
     pair = login(user)
-    reply = change_password(api, pair["access_token"])
+    reply = change_password(api, pair["access_token"], REMOTE_ADDR="10.0.0.9",
+                            HTTP_USER_AGENT="Firefox/140")
     assert reply.status_code == 200
     [event] = events()
     assert (event.kind, event.user, event.by) == (Kind.PASSWORD_CHANGED, user, "password change")
+    # Who changed it, from where, in which session (the one that goes on).
+    assert (event.ip_address, event.user_agent, event.session_id) == (
+        "10.0.0.9", "Firefox/140", claims_of(pair["access_token"])["sid"])
 
 
 def test_a_password_reset_is_recorded(api, user):
@@ -114,10 +118,11 @@ def test_a_lockout_is_recorded_once_per_window_however_many_refusals(api, user):
     with time_machine.travel(start, tick=False):
         fail_logins(api, "alice", 5)
         assert not events()
-        fail_logins(api, "ALICE", 30, REMOTE_ADDR="10.0.0.9")  # refused: one event, not 30
+        fail_logins(api, "ALICE", 30, REMOTE_ADDR="10.0.0.9",  # refused: one event, not 30
+                    HTTP_USER_AGENT="curl/8.5")
     [event] = events()
-    assert (event.kind, event.user, event.username, event.ip_address) == (
-        Kind.LOCKED_OUT, user, "ALICE", "10.0.0.9")
+    assert (event.kind, event.user, event.username, event.ip_address, event.user_agent) == (
+        Kind.LOCKED_OUT, user, "ALICE", "10.0.0.9", "curl/8.5")
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         fail_logins(api, "alice", 5)
         fail_logins(api, "alice", 3)

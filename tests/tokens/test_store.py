@@ -8,8 +8,8 @@ import redis
 from django.test import Client, override_settings
 
 from tests.helpers import (
-    PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys, run_together,
-    session_keys,
+    LOGOUT, PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys,
+    run_together, session_keys,
 )
 from tests.servers import RedisServer
 
@@ -72,6 +72,26 @@ def test_keys_go_through_the_configured_cache_key_function(api, user, login, red
         assert keys and all(k.startswith(b"tenant-a:") for k in keys)
         response = api.post(REFRESH, {"refresh_token": pair["refresh_token"]}, format="json")
         assert response.status_code == 200
+
+
+def appending_key(key: str, key_prefix: str, version: int) -> str:
+    """A cache key function that does not simply prepend: the scripts cannot build a
+    session's key from its index entry, so they leave the index's TTL be."""
+    return f"{key}#{key_prefix}:{version}"
+
+
+def test_a_key_function_that_does_not_prepend_keeps_the_other_sessions_listed(
+        api, user, login, redis_server):
+    caches = caches_at(redis_server.url)
+    caches["default"]["KEY_FUNCTION"] = f"{__name__}.appending_key"
+    with override_settings(CACHES=caches):
+        first, second = login(user), login(user)
+        assert api.post(LOGOUT, {"refresh_token": first["refresh_token"]},
+                        format="json").status_code == 204
+        listed = api.get(SESSIONS, HTTP_AUTHORIZATION=f"Bearer {second['access_token']}")
+        assert [s["current"] for s in listed.json()] == [True]
+        assert api.post(REFRESH, {"refresh_token": second["refresh_token"]},
+                        format="json").status_code == 200
 
 
 def test_expired_sessions_drop_out_of_the_index_on_listing(api, user, login, redis_conn):

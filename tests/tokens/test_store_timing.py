@@ -5,7 +5,7 @@ delayed that long in Redis's socket buffer would carry."""
 
 import pytest
 
-from tests.helpers import index_members, session_keys
+from tests.helpers import index_keys, index_members, session_keys
 from tokens import clock, store, users
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +39,20 @@ def test_a_rotation_that_waited_in_a_stall_is_dated_when_it_ran(user):
     assert (retry.outcome, retry.jti) == ("replayed", "j2")
 
 
+def test_a_rotation_sent_from_behind_is_dated_by_redis_to_the_millisecond(user, redis_conn):
+    # Redis's TIME, seconds and microseconds, read just before and just after: what the
+    # script records lies between (a clock that dropped or misread the microseconds would
+    # date it up to a second early or late).
+    def redis_ms() -> int:
+        seconds, micros = redis_conn.time()
+        return seconds * 1000 + micros // 1000
+
+    new_session(user)
+    before = redis_ms()
+    late = rotate(user, jti="j1", new_jti="j2", now_ms=before - STALL_MS)
+    assert before <= late.issued_at_ms <= redis_ms()
+
+
 def test_an_abandoned_login_writes_no_session_whichever_runs_first(user, redis_conn):
     # Abandoned first, the late write after it: nothing is written.
     assert store.abandon_session(user_id=str(user.pk), session_id="s1") is False
@@ -52,6 +66,21 @@ def test_an_abandoned_login_writes_no_session_whichever_runs_first(user, redis_c
     marks = list(redis_conn.scan_iter(match="*:a:*"))
     assert len(marks) == 2
     assert all(0 < redis_conn.pttl(mark) <= store.sessions.ABANDONED_MARK_MS for mark in marks)
+
+
+def test_an_abandoned_login_leaves_the_index_living_no_longer_than_the_sessions_left(
+        user, redis_conn):
+    now_ms = clock.now_ms()
+    for sid, lifetime in (("kept", 600), ("lost", 3600)):
+        store.create_session(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                             fingerprint=users.password_fingerprint(user), now_ms=now_ms,
+                             expires_at=now_ms // 1000 + lifetime,
+                             absolute_expires_at=now_ms // 1000 + 7200, user_agent="",
+                             ip_address="")
+    assert store.abandon_session(user_id=str(user.pk), session_id="lost") is True
+    (kept,) = session_keys(redis_conn, user.pk)
+    (index,) = index_keys(redis_conn, user.pk)
+    assert 0 < redis_conn.pttl(index) <= redis_conn.pttl(kept)
 
 
 def test_every_key_of_an_abandoned_login_has_a_bounded_ttl(user, redis_conn):

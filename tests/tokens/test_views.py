@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -334,7 +334,8 @@ def test_sessions_lists_the_users_live_sessions(api, user, make_user, login):
     # The clock stands still but for one step, so "newest first" never rests on two logins
     # falling in different milliseconds (tokens may not be issued in the future: the whole
     # test runs on the moved clock).
-    with time_machine.travel(time.time(), tick=False) as clock:
+    start = round(time.time(), 3)
+    with time_machine.travel(start, tick=False) as clock:
         login(user, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="10.1.2.3")
         clock.shift(1)
         current = login(user, HTTP_USER_AGENT="Chromium/156")
@@ -347,6 +348,7 @@ def test_sessions_lists_the_users_live_sessions(api, user, make_user, login):
     assert [s["current"] for s in sessions] == [True, False]  # newest first
     firefox = next(s for s in sessions if s["user_agent"] == "Firefox/140")
     assert firefox["ip_address"] == "10.1.2.3"
+    assert datetime.fromisoformat(firefox["created_at"]).timestamp() == start  # to the ms
     assert set(firefox) == {"id", "created_at", "last_used_at", "expires_at", "user_agent",
                             "ip_address", "current"}
 
