@@ -9,9 +9,10 @@ from django.test import Client, override_settings
 
 from tests.helpers import (
     LOGOUT, PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys,
-    run_together, session_keys,
+    run_together, session_keys, stored_hash,
 )
 from tests.servers import RedisServer
+from tokens import clock, store
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +205,49 @@ def test_sessions_work_through_a_unix_socket_as_make_serve_reaches_redis(api, us
         assert len(redis_keys(through_socket, "*tokens:{*}:s:*")) == 1
     finally:
         server.stop()
+
+
+# --- A re-hash of the same password (lua/rehash.lua), at the store ---
+
+def fp(n: int) -> str:
+    """A password fingerprint as the store holds them (16 hex digits)."""
+    return f"{n:016x}"
+
+
+def born_with(user, sid: str, fingerprint: str) -> None:
+    """A session born with password fingerprint `fingerprint`."""
+    now_ms = clock.now_ms()
+    store.create_session(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                         fingerprint=fingerprint, now_ms=now_ms,
+                         expires_at=now_ms // 1000 + 3600,
+                         absolute_expires_at=now_ms // 1000 + 7200, user_agent="",
+                         ip_address="")
+
+
+def record(redis_conn, user, sid: str) -> dict[str, str]:
+    (key,) = session_keys(redis_conn, user.pk, sid)
+    return stored_hash(redis_conn, key)
+
+
+def test_a_session_keeps_the_latest_rehashes_of_its_password_only(user, redis_conn):
+    # Re-hashes racing from one hash, or a rolling deploy hashing back and forth: each adds
+    # its fingerprint, and the session keeps the REHASHES_KEPT newest.
+    born_with(user, "s1", fp(0))
+    for n in range(1, store.REHASHES_KEPT + 2):
+        assert store.add_fingerprint(user_id=str(user.pk), old=fp(0), new=fp(n)).result == 1
+    kept = record(redis_conn, user, "s1")
+    assert kept["fp"] == fp(0)
+    assert kept["fpx"].split() == [fp(n) for n in range(2, store.REHASHES_KEPT + 2)]
+
+
+def test_a_rehash_restamps_the_sessions_of_that_password_only(user, redis_conn):
+    born_with(user, "other", fp(9))  # another password's
+    born_with(user, "fallback", fp(2))  # the re-hashed password's, under a fallback key
+    born_with(user, "current", fp(1))  # the re-hashed password's, under the current key
+    written = store.add_fingerprint(user_id=str(user.pk), old=fp(1), new=fp(3),
+                                    older_fingerprints=(fp(2),))
+    assert written.result == 2
+    assert {sid: (r["fp"], r.get("fpx", "")) for sid in ("other", "fallback", "current")
+            if (r := record(redis_conn, user, sid))} == {
+        "other": (fp(9), ""), "fallback": (fp(1), fp(3)), "current": (fp(1), fp(3))}
+
