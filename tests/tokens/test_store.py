@@ -12,7 +12,7 @@ from tests.helpers import (
     run_together, session_keys, stored_hash,
 )
 from tests.servers import RedisServer
-from tokens import clock, store
+from tokens import clock, services, store, users
 
 pytestmark = pytest.mark.django_db
 
@@ -214,12 +214,12 @@ def fp(n: int) -> str:
     return f"{n:016x}"
 
 
-def born_with(user, sid: str, fingerprint: str) -> None:
-    """A session born with password fingerprint `fingerprint`."""
+def born_with(user, sid: str, fingerprint: str, lifetime: int = 3600) -> None:
+    """A session born with password fingerprint `fingerprint`, for `lifetime` seconds."""
     now_ms = clock.now_ms()
     store.create_session(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
                          fingerprint=fingerprint, now_ms=now_ms,
-                         expires_at=now_ms // 1000 + 3600,
+                         expires_at=now_ms // 1000 + lifetime,
                          absolute_expires_at=now_ms // 1000 + 7200, user_agent="",
                          ip_address="")
 
@@ -250,4 +250,26 @@ def test_a_rehash_restamps_the_sessions_of_that_password_only(user, redis_conn):
     assert {sid: (r["fp"], r.get("fpx", "")) for sid in ("other", "fallback", "current")
             if (r := record(redis_conn, user, sid))} == {
         "other": (fp(9), ""), "fallback": (fp(1), fp(3)), "current": (fp(1), fp(3))}
+
+
+def assert_index_lives_no_longer_than(redis_conn, user, sid: str) -> None:
+    (index,) = index_keys(redis_conn, user.pk)
+    (kept,) = session_keys(redis_conn, user.pk)
+    assert kept.endswith(sid.encode())
+    assert 0 < redis_conn.pttl(index) <= redis_conn.pttl(kept)
+
+
+def test_sessions_ended_for_an_older_password_leave_the_index_no_longer_lived(user,
+                                                                               redis_conn):
+    born_with(user, "kept", fp(1), lifetime=600)
+    born_with(user, "older", fp(0), lifetime=3600)
+    assert store.end_sessions(user_id=str(user.pk), keep=(fp(1),)).result == ["older"]
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
+
+
+def test_a_purged_dead_session_leaves_the_index_no_longer_lived(user, redis_conn):
+    born_with(user, "kept", users.password_fingerprint(user), lifetime=600)
+    born_with(user, "dead", fp(0), lifetime=3600)  # born with an older password
+    assert services.purge(batch_size=100, dry_run=False).dead_sessions == 1
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
