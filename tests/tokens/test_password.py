@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 
 from tests.helpers import (
     LOGOUT, LOGOUT_ALL, OBTAIN, PASSWORD, PASSWORD_URL, REFRESH, SESSIONS, assert_error, index_keys,
-    me, refresh, run_together, session_keys, unreachable_caches,
+    me, refresh, run_together, session_keys, session_record, unreachable_caches,
 )
 from tokens import jwt, services, store, users
 from tokens.types import EndReason
@@ -185,6 +185,19 @@ def test_a_work_factor_upgrade_on_an_admin_login_ends_no_session(rehashed_user, 
         assert response.status_code == 302
         assert iterations(rehashed_user) == 2_000
         assert refresh(api, pair["refresh_token"]).status_code == 200
+
+
+def test_a_password_change_leaves_its_session_no_fingerprint_of_the_old_password(
+        rehashed_user, login, api, redis_conn):
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        login(rehashed_user)  # re-hashed: the first session accepts the new hash too
+        assert session_record(redis_conn, pair["refresh_token"])["fpx"]
+        new = change(api, pair["access_token"]).json()
+    rehashed_user.refresh_from_db()
+    kept = session_record(redis_conn, new["refresh_token"])
+    assert kept["fp"] == users.password_fingerprint(rehashed_user) and "fpx" not in kept
 
 
 def test_a_real_password_change_after_a_rehash_still_ends_sessions(rehashed_user, login, api):

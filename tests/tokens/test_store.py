@@ -273,3 +273,25 @@ def test_a_purged_dead_session_leaves_the_index_no_longer_lived(user, redis_conn
     assert services.purge(batch_size=100, dry_run=False).dead_sessions == 1
     assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
+
+# --- A password change's restart of the caller's session (lua/restart.lua), at the store ---
+
+def restart(user, *, generation: int = 1, now_ms: int | None = None):
+    return store.restart(user_id=str(user.pk), session_id="s1", generation=generation,
+                         fingerprint=fp(5), new_jti="j2",
+                         now_ms=clock.now_ms() if now_ms is None else now_ms,
+                         idle_seconds=3600).result
+
+
+def test_a_restart_from_a_generation_the_session_has_left_is_stale(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    assert restart(user, generation=2).outcome == "stale"  # another change came first
+    assert record(redis_conn, user, "s1")["gen"] == "1"
+
+
+def test_a_restart_at_the_sessions_absolute_end_finds_it_gone(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    end_ms = int(record(redis_conn, user, "s1")["abs"]) * 1000
+    assert restart(user, now_ms=end_ms).outcome == "gone"
+    assert restart(user, now_ms=end_ms - 1).outcome == "rotated"  # a millisecond before
+
