@@ -256,7 +256,8 @@ def assert_index_lives_no_longer_than(redis_conn, user, sid: str) -> None:
     (index,) = index_keys(redis_conn, user.pk)
     (kept,) = session_keys(redis_conn, user.pk)
     assert kept.endswith(sid.encode())
-    assert 0 < redis_conn.pttl(index) <= redis_conn.pttl(kept)
+    kept_ttl = redis_conn.pttl(kept)  # read first: the same expiry reads shorter later
+    assert 0 < redis_conn.pttl(index) <= kept_ttl
 
 
 def test_sessions_ended_for_an_older_password_leave_the_index_no_longer_lived(user,
@@ -294,4 +295,36 @@ def test_a_restart_at_the_sessions_absolute_end_finds_it_gone(user, redis_conn):
     end_ms = int(record(redis_conn, user, "s1")["abs"]) * 1000
     assert restart(user, now_ms=end_ms).outcome == "gone"
     assert restart(user, now_ms=end_ms - 1).outcome == "rotated"  # a millisecond before
+
+
+def test_a_restart_moves_the_sessions_and_its_index_expiry_to_the_new_one(user, redis_conn):
+    born_with(user, "s1", fp(1), lifetime=600)
+    assert restart(user).outcome == "rotated"  # idle lifetime 3600 s from now
+    (key,) = session_keys(redis_conn, user.pk)
+    (index,) = index_keys(redis_conn, user.pk)
+    index_ttl = redis_conn.pttl(index)  # read first: the same expiry reads shorter later
+    assert 3500_000 < redis_conn.pttl(key) <= index_ttl
+
+
+def test_revoking_a_session_that_expired_drops_it_from_the_index(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    born_with(user, "s2", fp(1))
+    (key,) = session_keys(redis_conn, user.pk, "s1")
+    redis_conn.delete(key)  # expired
+    assert store.revoke(user_id=str(user.pk), session_id="s1").result is False
+    assert index_members(redis_conn, user.pk) == {b"s2"}
+
+
+def test_a_refresh_refused_for_an_older_password_leaves_the_index_no_longer_lived(
+        user, redis_conn):
+    # The password was set outside the API (a shell, the admin): the session born with the
+    # older one is ended at its next refresh, and the index shrinks to the session left.
+    born_with(user, "kept", fp(1), lifetime=600)
+    born_with(user, "older", fp(0), lifetime=3600)
+    rotation = store.rotate(user_id=str(user.pk), session_id="older", jti="older", generation=1,
+                            fingerprint=fp(1), new_jti="n1", now_ms=clock.now_ms(),
+                            idle_seconds=3600, leeway_ms=10_000, ip_address="",
+                            idempotency_key="", retry_window_ms=900_000).result
+    assert rotation.outcome == "gone"
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
