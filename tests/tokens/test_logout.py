@@ -82,6 +82,41 @@ def test_logout_with_the_token_just_spent_inside_the_leeway_is_a_plain_logout(ap
     assert reused == [] and not SecurityEvent.objects.exists()
 
 
+def test_logout_with_a_spent_token_of_a_later_generation_is_reuse_after_the_leeway(
+        api, user, login, reused):
+    # A spent token that names a parent (every token a rotation issued does) is reuse too:
+    # only a parent that is the session's current token is a rotation the store lost.
+    first = login(user)
+    second = refresh(api, first["refresh_token"]).json()
+    third = refresh(api, second["refresh_token"]).json()
+    with time_machine.travel(timedelta(seconds=11)):
+        assert logout(api, second["refresh_token"]).status_code == 204
+        assert_error(refresh(api, third["refresh_token"]), 401, "token_reused")
+    assert reused == [claims_of(first["refresh_token"])["sid"]]
+
+
+def test_logout_with_a_token_whose_rotation_the_store_lost_is_a_plain_logout(
+        api, user, login, redis_conn, reused):
+    first = login(user)
+    (key,) = session_keys(redis_conn, user.pk)
+    before = redis_conn.hgetall(key)
+    second = refresh(api, first["refresh_token"]).json()
+    redis_conn.delete(key)  # the rotation lost (a failover): the record as before it
+    redis_conn.hset(key, mapping=before)
+    redis_conn.expire(key, 3600)
+    assert logout(api, second["refresh_token"]).status_code == 204
+    assert session_keys(redis_conn, user.pk) == []
+    assert reused == [] and not SecurityEvent.objects.exists()
+
+
+def test_logout_of_a_session_that_expired_drops_it_from_the_index(api, user, login, redis_conn):
+    pair = login(user)
+    (key,) = session_keys(redis_conn, user.pk)
+    redis_conn.delete(key)  # expired
+    assert logout(api, pair["refresh_token"]).status_code == 204
+    assert index_members(redis_conn) == set()
+
+
 def test_logout_with_the_current_token_long_after_is_a_plain_logout(api, user, login, reused):
     first = login(user)
     current = refresh(api, first["refresh_token"]).json()

@@ -169,6 +169,31 @@ def test_a_work_factor_upgrade_on_an_admin_login_ends_no_session(rehashed_user, 
         assert refresh(api, pair["refresh_token"]).status_code == 200
 
 
+def test_a_password_change_leaves_its_session_no_fingerprint_of_the_old_password(
+        rehashed_user, login, api, redis_conn):
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        login(rehashed_user)  # re-hashed: the first session accepts the new hash too
+        assert session_record(redis_conn, pair["refresh_token"])["fpx"]
+        new = change_password(api, pair["access_token"]).json()
+    rehashed_user.refresh_from_db()
+    kept = session_record(redis_conn, new["refresh_token"])
+    assert kept["fp"] == users.password_fingerprint(rehashed_user) and "fpx" not in kept
+
+
+def test_a_refresh_after_a_rehash_stamps_the_session_with_the_new_hash_alone(
+        rehashed_user, login, api, redis_conn):
+    with override_settings(PASSWORD_HASHERS=BEFORE):
+        pair = login(rehashed_user)
+    with override_settings(PASSWORD_HASHERS=AFTER):
+        login(rehashed_user)  # re-hashed: the first session accepts both hashes
+        new = refresh(api, pair["refresh_token"]).json()
+    rehashed_user.refresh_from_db()
+    stamped = session_record(redis_conn, new["refresh_token"])
+    assert stamped["fp"] == users.password_fingerprint(rehashed_user) and "fpx" not in stamped
+
+
 def test_a_real_password_change_after_a_rehash_still_ends_sessions(rehashed_user, login, api):
     from django.contrib.auth.hashers import make_password
 

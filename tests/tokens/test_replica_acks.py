@@ -17,6 +17,7 @@ from tests.helpers import (LOGOUT, LOGOUT_ALL, NEW_PASSWORD, OBTAIN, PASSWORD, R
                            assert_error, caches_at, change_password, me, session_keys)
 from tests.servers import RedisServer
 from tests.system.conftest import wait_for
+from tests.tokens.test_metrics import Samples
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +135,16 @@ def test_a_login_a_replica_did_not_acknowledge_leaves_no_session(api, user, prim
     assert session_keys(primary_conn) == []  # no ghost login listed for weeks
     assert api.post(OBTAIN, {"username": user.username, "password": PASSWORD},
                     format="json").status_code == 200
+
+
+def test_a_write_a_replica_did_not_acknowledge_counts_among_the_stores_failures(
+        api, user, primary_conn, pair):
+    _, replica = pair
+    samples = Samples()
+    with paused(replica):
+        assert_error(api.post(OBTAIN, {"username": user.username, "password": PASSWORD},
+                              format="json"), 503, "token_store_unavailable")
+    assert samples.delta("tokens_store_errors_total", operation="create") == 1
 
 
 def test_a_logout_a_replica_did_not_acknowledge_is_a_503_and_its_retry_ends_it(

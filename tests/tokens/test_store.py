@@ -9,9 +9,10 @@ from django.test import Client, override_settings
 
 from tests.helpers import (
     LOGOUT, PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys,
-    run_together, session_keys,
+    run_together, session_keys, stored_hash,
 )
 from tests.servers import RedisServer
+from tokens import clock, services, store, users
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +205,126 @@ def test_sessions_work_through_a_unix_socket_as_make_serve_reaches_redis(api, us
         assert len(redis_keys(through_socket, "*tokens:{*}:s:*")) == 1
     finally:
         server.stop()
+
+
+# --- A re-hash of the same password (lua/rehash.lua), at the store ---
+
+def fp(n: int) -> str:
+    """A password fingerprint as the store holds them (16 hex digits)."""
+    return f"{n:016x}"
+
+
+def born_with(user, sid: str, fingerprint: str, lifetime: int = 3600) -> None:
+    """A session born with password fingerprint `fingerprint`, for `lifetime` seconds."""
+    now_ms = clock.now_ms()
+    store.create_session(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                         fingerprint=fingerprint, now_ms=now_ms,
+                         expires_at=now_ms // 1000 + lifetime,
+                         absolute_expires_at=now_ms // 1000 + 7200, user_agent="",
+                         ip_address="")
+
+
+def record(redis_conn, user, sid: str) -> dict[str, str]:
+    (key,) = session_keys(redis_conn, user.pk, sid)
+    return stored_hash(redis_conn, key)
+
+
+def test_a_session_keeps_the_latest_rehashes_of_its_password_only(user, redis_conn):
+    # Re-hashes racing from one hash, or a rolling deploy hashing back and forth: each adds
+    # its fingerprint, and the session keeps the REHASHES_KEPT newest.
+    born_with(user, "s1", fp(0))
+    for n in range(1, store.REHASHES_KEPT + 2):
+        assert store.add_fingerprint(user_id=str(user.pk), old=fp(0), new=fp(n)).result == 1
+    kept = record(redis_conn, user, "s1")
+    assert kept["fp"] == fp(0)
+    assert kept["fpx"].split() == [fp(n) for n in range(2, store.REHASHES_KEPT + 2)]
+
+
+def test_a_rehash_restamps_the_sessions_of_that_password_only(user, redis_conn):
+    born_with(user, "other", fp(9))  # another password's
+    born_with(user, "fallback", fp(2))  # the re-hashed password's, under a fallback key
+    born_with(user, "current", fp(1))  # the re-hashed password's, under the current key
+    written = store.add_fingerprint(user_id=str(user.pk), old=fp(1), new=fp(3),
+                                    older_fingerprints=(fp(2),))
+    assert written.result == 2
+    assert {sid: (r["fp"], r.get("fpx", "")) for sid in ("other", "fallback", "current")
+            if (r := record(redis_conn, user, sid))} == {
+        "other": (fp(9), ""), "fallback": (fp(1), fp(3)), "current": (fp(1), fp(3))}
+
+
+def assert_index_lives_no_longer_than(redis_conn, user, sid: str) -> None:
+    (index,) = index_keys(redis_conn, user.pk)
+    (kept,) = session_keys(redis_conn, user.pk)
+    assert kept.endswith(sid.encode())
+    kept_ttl = redis_conn.pttl(kept)  # read first: the same expiry reads shorter later
+    assert 0 < redis_conn.pttl(index) <= kept_ttl
+
+
+def test_sessions_ended_for_an_older_password_leave_the_index_no_longer_lived(user,
+                                                                               redis_conn):
+    born_with(user, "kept", fp(1), lifetime=600)
+    born_with(user, "older", fp(0), lifetime=3600)
+    assert store.end_sessions(user_id=str(user.pk), keep=(fp(1),)).result == ["older"]
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
+
+
+def test_a_purged_dead_session_leaves_the_index_no_longer_lived(user, redis_conn):
+    born_with(user, "kept", users.password_fingerprint(user), lifetime=600)
+    born_with(user, "dead", fp(0), lifetime=3600)  # born with an older password
+    assert services.purge(batch_size=100, dry_run=False).dead_sessions == 1
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
+
+
+# --- A password change's restart of the caller's session (lua/restart.lua), at the store ---
+
+def restart(user, *, generation: int = 1, now_ms: int | None = None):
+    return store.restart(user_id=str(user.pk), session_id="s1", generation=generation,
+                         fingerprint=fp(5), new_jti="j2",
+                         now_ms=clock.now_ms() if now_ms is None else now_ms,
+                         idle_seconds=3600).result
+
+
+def test_a_restart_from_a_generation_the_session_has_left_is_stale(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    assert restart(user, generation=2).outcome == "stale"  # another change came first
+    assert record(redis_conn, user, "s1")["gen"] == "1"
+
+
+def test_a_restart_at_the_sessions_absolute_end_finds_it_gone(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    end_ms = int(record(redis_conn, user, "s1")["abs"]) * 1000
+    assert restart(user, now_ms=end_ms).outcome == "gone"
+    assert restart(user, now_ms=end_ms - 1).outcome == "rotated"  # a millisecond before
+
+
+def test_a_restart_moves_the_sessions_and_its_index_expiry_to_the_new_one(user, redis_conn):
+    born_with(user, "s1", fp(1), lifetime=600)
+    assert restart(user).outcome == "rotated"  # idle lifetime 3600 s from now
+    (key,) = session_keys(redis_conn, user.pk)
+    (index,) = index_keys(redis_conn, user.pk)
+    index_ttl = redis_conn.pttl(index)  # read first: the same expiry reads shorter later
+    assert 3500_000 < redis_conn.pttl(key) <= index_ttl
+
+
+def test_revoking_a_session_that_expired_drops_it_from_the_index(user, redis_conn):
+    born_with(user, "s1", fp(1))
+    born_with(user, "s2", fp(1))
+    (key,) = session_keys(redis_conn, user.pk, "s1")
+    redis_conn.delete(key)  # expired
+    assert store.revoke(user_id=str(user.pk), session_id="s1").result is False
+    assert index_members(redis_conn, user.pk) == {b"s2"}
+
+
+def test_a_refresh_refused_for_an_older_password_leaves_the_index_no_longer_lived(
+        user, redis_conn):
+    # The password was set outside the API (a shell, the admin): the session born with the
+    # older one is ended at its next refresh, and the index shrinks to the session left.
+    born_with(user, "kept", fp(1), lifetime=600)
+    born_with(user, "older", fp(0), lifetime=3600)
+    rotation = store.rotate(user_id=str(user.pk), session_id="older", jti="older", generation=1,
+                            fingerprint=fp(1), new_jti="n1", now_ms=clock.now_ms(),
+                            idle_seconds=3600, leeway_ms=10_000, ip_address="",
+                            idempotency_key="", retry_window_ms=900_000).result
+    assert rotation.outcome == "gone"
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
+

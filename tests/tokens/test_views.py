@@ -118,6 +118,12 @@ def test_inactive_user_cannot_log_in_whatever_the_backends_allow(api, make_user,
     assert session_keys(redis_conn) == []
 
 
+@override_settings(AUTHENTICATION_BACKENDS=["tests.backends.RequestModelBackend"])
+def test_the_authentication_backends_are_handed_the_request(api, user):
+    response = api.post(OBTAIN, {"username": "alice", "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+
+
 @pytest.mark.parametrize(
     "body", [{}, {"username": "alice"}, {"password": PASSWORD}, {"username": [], "password": 1}]
 )
