@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 
 from tests.helpers import (
     LOGOUT, PASSWORD, REFRESH, SESSIONS, caches_at, index_keys, index_members, redis_keys,
-    run_together, session_keys, stored_hash,
+    run_together, session_keys,
 )
 from tests.servers import RedisServer
 from tokens import clock, services, store, users
@@ -226,7 +226,7 @@ def born_with(user, sid: str, fingerprint: str, lifetime: int = 3600) -> None:
 
 def record(redis_conn, user, sid: str) -> dict[str, str]:
     (key,) = session_keys(redis_conn, user.pk, sid)
-    return stored_hash(redis_conn, key)
+    return {k.decode(): v.decode() for k, v in redis_conn.hgetall(key).items()}
 
 
 def test_a_session_keeps_the_latest_rehashes_of_its_password_only(user, redis_conn):
