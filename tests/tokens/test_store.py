@@ -328,3 +328,19 @@ def test_a_refresh_refused_for_an_older_password_leaves_the_index_no_longer_live
     assert rotation.outcome == "gone"
     assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
+
+def test_a_rotation_at_the_sessions_absolute_end_ends_it(user, redis_conn):
+    def rotate(sid: str, now_ms: int):
+        return store.rotate(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                            fingerprint=fp(1), new_jti=f"{sid}-next", now_ms=now_ms,
+                            idle_seconds=3600, leeway_ms=10_000, ip_address="",
+                            idempotency_key="", retry_window_ms=900_000).result
+
+    born_with(user, "early", fp(1))
+    born_with(user, "last", fp(1))
+    end_ms = int(record(redis_conn, user, "last")["abs"]) * 1000
+    assert rotate("early", end_ms - 1).outcome == "rotated"  # a millisecond before
+    assert rotate("last", end_ms).outcome == "gone"
+    assert session_keys(redis_conn, user.pk, "last") == []
+    assert index_members(redis_conn, user.pk) == {b"early"}
+
