@@ -336,11 +336,13 @@ def test_a_rotation_at_the_sessions_absolute_end_ends_it(user, redis_conn):
                             idle_seconds=3600, leeway_ms=10_000, ip_address="",
                             idempotency_key="", retry_window_ms=900_000).result
 
-    born_with(user, "early", fp(1))
+    born_with(user, "before", fp(1))
+    born_with(user, "kept", fp(1), lifetime=600)
     born_with(user, "last", fp(1))
     end_ms = int(record(redis_conn, user, "last")["abs"]) * 1000
-    assert rotate("early", end_ms - 1).outcome == "rotated"  # a millisecond before
+    assert rotate("before", end_ms - 1).outcome == "rotated"  # a millisecond before: 1 ms left
     assert rotate("last", end_ms).outcome == "gone"
     assert session_keys(redis_conn, user.pk, "last") == []
-    assert index_members(redis_conn, user.pk) == {b"early"}
+    assert index_members(redis_conn, user.pk) == {b"before", b"kept"}
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
