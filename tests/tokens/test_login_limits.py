@@ -149,6 +149,24 @@ def test_parallel_guesses_cannot_exceed_the_limit(user):
     assert sorted(run_together(guess, range(10))) == [401] * 5 + [429] * 5
 
 
+@override_settings(PASSWORD_HASHERS=["tests.hashers.PBKDF2Slow"])
+def test_parallel_guesses_from_a_known_device_cannot_exceed_its_limit(make_user):
+    # The device's budget is held before the check, as the username's is.
+    make_user(username="carol")
+    device = APIClient()
+    assert attempt(device, "carol", password=PASSWORD).status_code == 200
+    cookie = device.cookies[DEVICE_COOKIE].value
+
+    def guess(i):
+        client = Client()
+        client.cookies[DEVICE_COOKIE] = cookie
+        return client.post(OBTAIN, {"username": "carol", "password": f"no{i}"},
+                           content_type="application/json",
+                           REMOTE_ADDR=f"192.0.2.{i}").status_code
+
+    assert sorted(run_together(guess, range(10))) == [401] * 5 + [429] * 5
+
+
 # --- The identity counted is the one the login checks (however it is spelled) ---
 
 @pytest.mark.parametrize("spellings", [

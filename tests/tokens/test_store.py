@@ -254,8 +254,7 @@ def test_a_rehash_restamps_the_sessions_of_that_password_only(user, redis_conn):
 
 def assert_index_lives_no_longer_than(redis_conn, user, sid: str) -> None:
     (index,) = index_keys(redis_conn, user.pk)
-    (kept,) = session_keys(redis_conn, user.pk)
-    assert kept.endswith(sid.encode())
+    (kept,) = session_keys(redis_conn, user.pk, sid)
     kept_ttl = redis_conn.pttl(kept)  # read first: the same expiry reads shorter later
     assert 0 < redis_conn.pttl(index) <= kept_ttl
 
@@ -326,5 +325,23 @@ def test_a_refresh_refused_for_an_older_password_leaves_the_index_no_longer_live
                             idle_seconds=3600, leeway_ms=10_000, ip_address="",
                             idempotency_key="", retry_window_ms=900_000).result
     assert rotation.outcome == "gone"
+    assert_index_lives_no_longer_than(redis_conn, user, "kept")
+
+
+def test_a_rotation_at_the_sessions_absolute_end_ends_it(user, redis_conn):
+    def rotate(sid: str, now_ms: int):
+        return store.rotate(user_id=str(user.pk), session_id=sid, jti=sid, generation=1,
+                            fingerprint=fp(1), new_jti=f"{sid}-next", now_ms=now_ms,
+                            idle_seconds=3600, leeway_ms=10_000, ip_address="",
+                            idempotency_key="", retry_window_ms=900_000).result
+
+    born_with(user, "before", fp(1))
+    born_with(user, "kept", fp(1), lifetime=600)
+    born_with(user, "last", fp(1))
+    end_ms = int(record(redis_conn, user, "last")["abs"]) * 1000
+    assert rotate("before", end_ms - 1).outcome == "rotated"  # a millisecond before: 1 ms left
+    assert rotate("last", end_ms).outcome == "gone"
+    assert session_keys(redis_conn, user.pk, "last") == []
+    assert index_members(redis_conn, user.pk) == {b"before", b"kept"}
     assert_index_lives_no_longer_than(redis_conn, user, "kept")
 
