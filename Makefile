@@ -16,6 +16,19 @@ LOCAL_REDIS_URL = $$(if [ -S $(REDIS_SOCKET) ]; then echo "unix://$(CURDIR)/$(RE
 
 .PHONY: run serve test test-host package package-venv postgresql bench bench-outage bench-reset bench-scripts mutants install redis-server chromium demo-screenshot admin-screenshot wrk redis redis-stop migrate superuser clean
 
+# Installs a Debian package (as root, or through sudo), else says how: $(1) the package,
+# $(2) the hint.
+apt_install = { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's $(1)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	  else \
+	    echo "$(2)"; \
+	    exit 1; \
+	  fi; }
+
 install: $(BIN)/.installed
 
 $(BIN)/.installed: requirements.txt
@@ -26,46 +39,19 @@ $(BIN)/.installed: requirements.txt
 
 # A real redis-server binary: Debian's package when we may install it, else a one-line hint.
 redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's redis-server..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  else \
-	    echo "redis-server not found: install Redis >= 7 (Debian/Ubuntu: sudo apt-get install redis-server) and retry."; \
-	    exit 1; \
-	  fi; }
+	@command -v redis-server >/dev/null 2>&1 || $(call apt_install,redis-server,redis-server not found: install Redis >= 7 (Debian/Ubuntu: sudo apt-get install redis-server) and retry.)
 	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server still not found after install."; exit 1; }
 
 # Debian's Chromium for the browser tests (tests/browser): Playwright drives it through
 # `executable_path`, so Playwright's own browser downloads are never needed.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) and retry."; \
-	    exit 1; \
-	  fi; }
+	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium,chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) and retry.)
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium still not found after install."; exit 1; }
 
 # Debian's PostgreSQL 15 for the host-project tests (tests/host), which initdb a throwaway
 # cluster of their own in a temporary folder; no server of the package is started or used.
 postgresql:
-	@[ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's postgresql..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "PostgreSQL not found: install it (Debian/Ubuntu: sudo apt-get install postgresql) and retry."; \
-	    exit 1; \
-	  fi; }
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || $(call apt_install,postgresql,PostgreSQL not found: install it (Debian/Ubuntu: sudo apt-get install postgresql) and retry.)
 
 # The local Redis for `make run`: data in var/redis (git-ignored), AOF on, loopback only.
 # Skipped when REDIS_URL is set; reused when something already answers on the port.
