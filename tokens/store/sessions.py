@@ -123,7 +123,7 @@ def is_active(*, user_id: str, session_id: str, generation: int, fingerprint: st
 def revoke(*, user_id: str, session_id: str) -> Written[bool]:
     """End one session; True if it was live."""
     with connection("revoke") as (conn, key):
-        args = [session_id, "", session_prefix(key, user_id)]
+        args = [session_id, session_prefix(key, user_id)]
         keys = session_and_index(key, user_id, session_id)
         return write(scripts.REVOKE, conn, keys=keys, args=args, result=bool)
 
